@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/unpair/unpair/processor/mastery"
+)
+
+// Model names the mastery model that decides "mastered".
+type Model string
+
+const (
+	ModelBKT    Model = "bkt"    // Bayesian Knowledge Tracing with forgetting (default)
+	ModelStreak Model = "streak" // N correct in a row
+	ModelEWMA   Model = "ewma"   // moving average of correctness (partial scores)
+	ModelElo    Model = "elo"    // item-aware Elo: sigmoid(ability - difficulty)
+)
+
+// Mastery thresholds on P(known).
+const (
+	DefaultThreshold = 0.95
+	StrictThreshold  = 0.98
+)
+
+// Config is the engine's policy. DefaultConfig gives the documented
+// defaults; the zero value is not valid.
+type Config struct {
+	Model       Model   // which model decides mastered; default bkt
+	Threshold   float64 // P(known) needed for bkt; default 0.95 (StrictThreshold 0.98)
+	MinAttempts int     // scored attempts needed before mastery; default 2
+	PassMark    float64 // scaled score counted correct when result.success is absent; default 0.6
+
+	Streak mastery.Streak // cold-start rule and the streak model; default N=3
+	EWMA   mastery.EWMA   // default W=0.5, Threshold=0.875
+	Elo    mastery.Elo    // default K=0.4, Threshold=0.95
+
+	SuppressCompleted bool          // completed with success suppresses; default true
+	FeedbackMaxRating float64       // a rating with scaled <= this is "not for me"; default 0.4
+	FeedbackTTL       time.Duration // how long feedback suppresses; default 180 days
+
+	// Window is the number of recent statements per learner kept for voiding
+	// and duplicate detection: between Window and 2*Window are kept. Default 16.
+	Window int
+}
+
+// DefaultConfig returns the default policy.
+func DefaultConfig() Config {
+	return Config{
+		Model:             ModelBKT,
+		Threshold:         DefaultThreshold,
+		MinAttempts:       2,
+		PassMark:          0.6,
+		Streak:            mastery.Streak{N: 3},
+		EWMA:              mastery.EWMA{W: 0.5, Threshold: 0.875},
+		Elo:               mastery.Elo{K: 0.4, Threshold: 0.95},
+		SuppressCompleted: true,
+		FeedbackMaxRating: 0.4,
+		FeedbackTTL:       180 * 24 * time.Hour,
+		Window:            16,
+	}
+}
+
+// ParseModel parses a model name.
+func ParseModel(s string) (Model, error) {
+	switch m := Model(s); m {
+	case ModelBKT, ModelStreak, ModelEWMA, ModelElo:
+		return m, nil
+	}
+	return "", fmt.Errorf("model: must be one of bkt, streak, ewma, elo, got %q", s)
+}
+
+// Validate checks every field and names the first one that breaks its rule.
+func (c Config) Validate() error {
+	if _, err := ParseModel(string(c.Model)); err != nil {
+		return err
+	}
+	if !(c.Threshold > 0 && c.Threshold < 1) {
+		return fmt.Errorf("threshold: must be within (0, 1), got %v", c.Threshold)
+	}
+	if c.MinAttempts < 1 || c.MinAttempts > 1000 {
+		return fmt.Errorf("min_attempts: must be within [1, 1000], got %d", c.MinAttempts)
+	}
+	if !(c.PassMark > 0 && c.PassMark <= 1) {
+		return fmt.Errorf("pass_mark: must be within (0, 1], got %v", c.PassMark)
+	}
+	if c.Streak.N < 1 || c.Streak.N > 1000 {
+		return fmt.Errorf("streak.n: must be within [1, 1000], got %d", c.Streak.N)
+	}
+	if err := c.EWMA.Validate(); err != nil {
+		return err
+	}
+	if !(c.Elo.K > 0 && c.Elo.K <= 10) {
+		return fmt.Errorf("elo.k: must be within (0, 10], got %v", c.Elo.K)
+	}
+	if !(c.Elo.Threshold > 0 && c.Elo.Threshold < 1) {
+		return fmt.Errorf("elo.threshold: must be within (0, 1), got %v", c.Elo.Threshold)
+	}
+	if !(c.FeedbackMaxRating >= 0 && c.FeedbackMaxRating < 1) {
+		return fmt.Errorf("feedback_max_rating: must be within [0, 1), got %v", c.FeedbackMaxRating)
+	}
+	if c.FeedbackTTL <= 0 {
+		return errors.New("feedback_ttl: must be positive")
+	}
+	if c.Window < 1 || c.Window > 1024 {
+		return fmt.Errorf("window: must be within [1, 1024], got %d", c.Window)
+	}
+	return nil
+}

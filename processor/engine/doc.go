@@ -1,0 +1,86 @@
+// Package engine turns normalized evidence (schema.Evidence) into per-learner
+// mastery state and per learner-content decisions (processor/decision). It is
+// pure computation: no I/O, no clocks (every time comes from the evidence or
+// from the caller), no goroutines.
+//
+// # API
+//
+//	e, _ := engine.New(engine.DefaultConfig(), cat) // one Engine per goroutine
+//	l := e.NewLearner(learnerKey)                   // or e.LoadLearner(key, stored)
+//	outcome := e.Apply(l, &ev, engine.Source{Partition: p, Offset: off})
+//	var ch engine.Changes
+//	l.Changes(&ch)        // decisions changed and events since the last Clean
+//	state, _ := l.MarshalBinary()
+//	... make state, ch.Decisions and ch.Events durable ...
+//	l.Clean(ch.Mark)      // forget what was made durable
+//	e.Due(l, nowMs)       // review-due sweep: emits unsuppressed/review_due events
+//
+// An Engine is not safe for concurrent use: it interns content and skill ids
+// into small integers so that per-pair state stays compact; the sharded
+// aggregator (processor/shard) runs one Engine per shard goroutine. A Learner
+// belongs to the Engine that made it. The catalog is read through its atomic
+// snapshot pointer, so catalog updates apply from the next evidence on.
+//
+// # State
+//
+// Per learner: the applied Kafka offset per source partition, a window of
+// recent statements (for voiding and duplicate ids), one item cell per
+// content touched and one skill cell per skill touched. Each cell keeps the
+// state of every model at once (BKT P(known) float64, streak, EWMA and Elo
+// ability as float32, scored attempts and correct answers, last practice and
+// last wrong answer times), so the model choice is a policy value that can be
+// changed without losing history. Content with skills (from the catalog, or
+// carried on the statement when the catalog has no entry for the content)
+// updates its skills' cells; the item cell is updated too and decides content
+// without skills. Skills without fitted BKT parameters use the streak rule
+// (cold start) when the model is bkt. Elo uses the item's catalog difficulty.
+//
+// # Policy
+//
+// A pair is suppressed, in this order of precedence, by:
+//   - manual: an operator's override (Engine.Override), until its end;
+//   - feedback: a rating with scaled <= FeedbackMaxRating or a dislike, for
+//     FeedbackTTL from the feedback (reason expired when it runs out);
+//   - completed: completed with success (SuppressCompleted), until a later
+//     wrong answer on the content or one of its skills, or review due;
+//   - mastered: every skill of the content (or the item itself when it has
+//     none) is mastered under the configured model, with at least
+//     MinAttempts scored attempts and the last one correct.
+//
+// Mastered and completed suppressions last until review is due: the last
+// practice plus mastery.HalfLife(correct, wrong) (for several skills, the
+// earliest of them). Decisions are evaluated at the time of the evidence
+// being applied; a pair whose Until has passed counts as not suppressed for
+// readers, and Due emits the unsuppressed/review_due events for them.
+//
+// # Correctness properties
+//
+// Idempotence: evidence whose Source offset is <= the offset recorded for its
+// partition is a no-op (Stale); a statement id already in the window is a
+// no-op (Duplicate). Both the offsets and the window are part of the
+// serialized state, so redelivery after a restart is harmless.
+//
+// Order: evidence is applied in arrival order (per learner, Kafka order). The
+// models are per-attempt (BKT forgetting is a per-attempt transition), so
+// arrival order decides; times only move forward: last practice, completion
+// and feedback times never move backwards when a late statement arrives, and
+// review-due is computed from the latest practice. A late statement still
+// counts as an attempt.
+//
+// Voiding: the window keeps between Window and 2*Window recent statements
+// in two epochs, and, for every cell touched during an epoch, a copy of the
+// cell as it was when the epoch began (copy on first touch). A void of a
+// statement in the window restores the cells to the start of the older
+// epoch, drops the voided statement and replays the rest of the window:
+// the result is exactly the state had the voided statement never arrived.
+// Decisions that change emit events with reason voided (when a suppression
+// ends) or their new reason. A void whose target is not in the window is
+// counted (Outcome VoidUnmatched) and remembered in a small bounded list, so
+// that the target is dropped if it arrives later (a void overtaking its
+// statement); if the target was older than the window its evidence stays:
+// the stream moved on and that is reported, not silently undone.
+//
+// Determinism: a learner's state depends only on that learner's evidence in
+// its order and the catalog; learners share nothing but the intern tables,
+// which are not part of the serialized state (it stores the strings).
+package engine

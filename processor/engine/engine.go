@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/mastery"
+)
+
+// Source is where a piece of evidence came from: its Kafka partition and
+// offset. An Offset below zero means "no source" (tests, offline replays):
+// the offset guard is skipped.
+type Source struct {
+	Partition int32
+	Offset    int64
+}
+
+// NoSource is evidence without a Kafka position.
+var NoSource = Source{Partition: -1, Offset: -1}
+
+// Outcome says what Apply did with a piece of evidence.
+type Outcome uint8
+
+const (
+	Applied       Outcome = iota // state updated (possibly without a decision change)
+	Duplicate                    // a statement id already in the window: no-op
+	Stale                        // offset <= the applied offset of its partition: no-op
+	VoidUnmatched                // a void whose target is not in the window: remembered, counted
+	Voided                       // a statement voided before it arrived: dropped
+	Ignored                      // no content, or a kind that changes no state
+)
+
+var outcomeNames = [...]string{"applied", "duplicate", "stale", "void_unmatched", "voided", "ignored"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Engine applies evidence to learners. Not safe for concurrent use.
+type Engine struct {
+	cfg Config
+	cat *catalog.Catalog
+
+	snap *catalog.Snapshot // the snapshot the caches below were resolved against
+
+	contentIDs map[string]uint32
+	contents   []contentInfo // index 0 unused
+	skillIDs   map[string]uint32
+	skills     []skillInfo // index 0 unused
+	setIDs     map[string]uint32
+	sets       [][]uint32 // skill sets; sets[0] is the empty set
+
+	keyBuf  []byte
+	scratch []entry
+}
+
+type contentInfo struct {
+	name       string
+	snap       *catalog.Snapshot // snapshot of the resolution below
+	inCatalog  bool
+	set        uint32 // catalog skill set
+	difficulty float64
+}
+
+type skillInfo struct {
+	name   string
+	snap   *catalog.Snapshot
+	hasBKT bool
+	bkt    mastery.BKT
+}
+
+// New returns an engine with the given policy over the catalog (nil: an
+// empty catalog).
+func New(cfg Config, cat *catalog.Catalog) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("engine config: %w", err)
+	}
+	if cat == nil {
+		cat = catalog.NewCatalog(nil)
+	}
+	return &Engine{
+		cfg: cfg, cat: cat,
+		contentIDs: map[string]uint32{},
+		contents:   make([]contentInfo, 1),
+		skillIDs:   map[string]uint32{},
+		skills:     make([]skillInfo, 1),
+		setIDs:     map[string]uint32{"": 0},
+		sets:       [][]uint32{nil},
+	}, nil
+}
+
+// Config returns the engine's policy.
+func (e *Engine) Config() Config { return e.cfg }
+
+func (e *Engine) contentID(name string) uint32 {
+	if id, ok := e.contentIDs[name]; ok {
+		return id
+	}
+	id := uint32(len(e.contents))
+	e.contents = append(e.contents, contentInfo{name: name})
+	e.contentIDs[name] = id
+	return id
+}
+
+func (e *Engine) skillID(name string) uint32 {
+	if id, ok := e.skillIDs[name]; ok {
+		return id
+	}
+	id := uint32(len(e.skills))
+	e.skills = append(e.skills, skillInfo{name: name})
+	e.skillIDs[name] = id
+	return id
+}
+
+// skillSet interns a set of skill names (in the given order, without
+// duplicates) and returns its id; 0 is the empty set.
+func (e *Engine) skillSet(names []string) uint32 {
+	if len(names) == 0 {
+		return 0
+	}
+	b := e.keyBuf[:0]
+	for _, n := range names {
+		b = append(b, n...)
+		b = append(b, 0)
+	}
+	e.keyBuf = b
+	if id, ok := e.setIDs[string(b)]; ok {
+		return id
+	}
+	set := make([]uint32, 0, len(names))
+next:
+	for _, n := range names {
+		id := e.skillID(n)
+		for _, s := range set {
+			if s == id {
+				continue next
+			}
+		}
+		set = append(set, id)
+	}
+	id := uint32(len(e.sets))
+	e.sets = append(e.sets, set)
+	e.setIDs[string(b)] = id
+	return id
+}
+
+// resolve refreshes a content's catalog entry when the catalog changed.
+func (e *Engine) resolve(id uint32, snap *catalog.Snapshot) *contentInfo {
+	ci := &e.contents[id]
+	if ci.snap == snap {
+		return ci
+	}
+	ci.snap = snap
+	if it, ok := snap.Item(ci.name); ok {
+		ci.inCatalog = true
+		ci.difficulty = it.Difficulty
+		ci.set = e.skillSet(it.Skills)
+		ci = &e.contents[id] // skillSet does not grow contents, but stay safe
+	} else {
+		ci.inCatalog = false
+		ci.difficulty = snap.Defaults().Difficulty
+		ci.set = 0
+	}
+	return ci
+}
+
+// skillParams returns a skill's BKT parameters, or ok=false for the streak
+// rule (listed without parameters, or unlisted with no default BKT).
+func (e *Engine) skillParams(id uint32, snap *catalog.Snapshot) (mastery.BKT, bool) {
+	si := &e.skills[id]
+	if si.snap != snap {
+		si.snap = snap
+		si.hasBKT = false
+		if sk, ok := snap.Skill(si.name); ok {
+			if sk.BKT != nil {
+				si.bkt, si.hasBKT = *sk.BKT, true
+			}
+		} else if d := snap.Defaults(); d.BKT != nil {
+			si.bkt, si.hasBKT = *d.BKT, true
+		}
+	}
+	return si.bkt, si.hasBKT
+}
+
+// itemParams returns the BKT parameters of item-level state.
+func itemParams(snap *catalog.Snapshot) (mastery.BKT, bool) {
+	if d := snap.Defaults(); d.BKT != nil {
+		return *d.BKT, true
+	}
+	return mastery.BKT{}, false
+}
+
+func (e *Engine) snapshot() *catalog.Snapshot {
+	s := e.cat.Snapshot()
+	e.snap = s
+	return s
+}

@@ -1,0 +1,313 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/mastery"
+)
+
+// cellMastered applies the configured model's mastery rule to a cell.
+func (e *Engine) cellMastered(c *cell, p mastery.BKT, hasBKT bool, difficulty float64) bool {
+	if int(c.attempts) < e.cfg.MinAttempts || c.flags&cellLastCorrect == 0 {
+		return false
+	}
+	switch e.cfg.Model {
+	case ModelStreak:
+		return e.cfg.Streak.Mastered(c.streak)
+	case ModelEWMA:
+		return float64(c.ewma) >= e.cfg.EWMA.Threshold
+	case ModelElo:
+		return e.cfg.Elo.PCorrect(float64(c.ability), difficulty) >= e.cfg.Elo.Threshold
+	}
+	if !hasBKT {
+		return e.cfg.Streak.Mastered(c.streak)
+	}
+	return c.pk >= e.cfg.Threshold
+}
+
+// estimate returns the deciding model's name and its estimate for a cell:
+// P(known), the streak length, the EWMA or the Elo P(correct).
+func (e *Engine) estimate(c *cell, p mastery.BKT, hasBKT bool, difficulty float64) (Model, float64) {
+	switch e.cfg.Model {
+	case ModelStreak:
+		return ModelStreak, float64(c.streak)
+	case ModelEWMA:
+		return ModelEWMA, float64(c.ewma)
+	case ModelElo:
+		return ModelElo, e.cfg.Elo.PCorrect(float64(c.ability), difficulty)
+	}
+	if !hasBKT {
+		return ModelStreak, float64(c.streak)
+	}
+	if c.flags&cellHasPK == 0 {
+		return ModelBKT, p.L0
+	}
+	return ModelBKT, c.pk
+}
+
+// view is what the mastery models say about one item: over its skills, or
+// over the item itself when it has none.
+type view struct {
+	mastered  bool
+	last      int64 // latest practice
+	lastWrong int64 // latest wrong answer
+	until     int64 // review due (earliest over skills)
+	weakest   *cell // the cell with the lowest estimate, nil if none
+	model     Model
+	est       float64
+	skills    int
+}
+
+func (e *Engine) view(l *Learner, it *item, snap *catalog.Snapshot) view {
+	ci := e.resolve(it.content, snap)
+	set := e.sets[it.st.set]
+	v := view{lastWrong: it.st.m.lastWrong, skills: len(set)}
+	consider := func(c *cell, p mastery.BKT, ok bool) bool {
+		m := e.cellMastered(c, p, ok, ci.difficulty)
+		model, est := e.estimate(c, p, ok, ci.difficulty)
+		if v.weakest == nil || est < v.est {
+			v.weakest, v.model, v.est = c, model, est
+		}
+		v.last = max(v.last, c.last)
+		v.lastWrong = max(v.lastWrong, c.lastWrong)
+		u := c.last + reviewAfter(c)
+		if v.until == 0 || u < v.until {
+			v.until = u
+		}
+		return m
+	}
+	if len(set) == 0 {
+		p, ok := itemParams(snap)
+		v.mastered = consider(&it.st.m, p, ok)
+		return v
+	}
+	v.mastered = true
+	for _, s := range set {
+		c := l.skillCellOf(s)
+		if c == nil {
+			v.mastered = false
+			continue
+		}
+		p, ok := e.skillParams(s, snap)
+		if !consider(c, p, ok) {
+			v.mastered = false
+		}
+	}
+	return v
+}
+
+// reviewAfter is the review half-life of a cell in milliseconds.
+func reviewAfter(c *cell) int64 {
+	return mastery.HalfLife(int(c.correct), int(c.attempts)-int(c.correct)).Milliseconds()
+}
+
+// status of one suppression reason for an item at a time.
+const (
+	stAbsent uint8 = iota
+	stActive
+	stTimedOut
+)
+
+type verdict struct {
+	suppressed bool
+	reason     uint8
+	until      int64
+	status     [numReasons]uint8
+}
+
+// judge decides an item at time at (unix ms), in precedence order manual,
+// feedback, completed, mastered.
+func (e *Engine) judge(l *Learner, it *item, at int64, snap *catalog.Snapshot) verdict {
+	var v verdict
+	set := func(r uint8, active bool, until int64) {
+		if !active {
+			v.status[r] = stTimedOut
+			return
+		}
+		v.status[r] = stActive
+		if !v.suppressed {
+			v.suppressed, v.reason, v.until = true, r, until
+		}
+	}
+	lift := int64(math.MinInt64)
+	switch it.manual {
+	case manualSuppress:
+		set(rManual, it.manualUntil == 0 || at < it.manualUntil, it.manualUntil)
+	case manualLift:
+		lift = it.manualAt
+	}
+	if it.st.feedbackAt != 0 && it.st.feedbackAt > lift {
+		u := it.st.feedbackAt + e.cfg.FeedbackTTL.Milliseconds()
+		set(rFeedback, at < u, u)
+	}
+	mv := e.view(l, it, snap)
+	if e.cfg.SuppressCompleted && it.st.completedAt != 0 && it.st.completedAt > lift && it.st.completedAt > mv.lastWrong {
+		c := &it.st.m
+		u := max(it.st.completedAt, c.last) +
+			mastery.HalfLife(int(c.correct)+1, int(c.attempts)-int(c.correct)).Milliseconds()
+		set(rCompleted, at < u, u)
+	}
+	if mv.mastered && mv.last > lift {
+		set(rMastered, at < mv.until, mv.until)
+	}
+	return v
+}
+
+// evaluate re-decides an item and records a decision event when its
+// suppression starts, ends or changes reason.
+func (e *Engine) evaluate(l *Learner, it *item, at int64, src Source, c cause) {
+	snap := e.cat.Snapshot()
+	v := e.judge(l, it, at, snap)
+	p := &it.pub
+	it.dirty = true
+	l.touch()
+	switch {
+	case v.suppressed && (!p.suppressed || p.reason != v.reason):
+		*p = published{since: at, until: v.until, reason: v.reason, suppressed: true}
+		e.emit(l, it, decision.EventSuppressed, at, src, snap)
+	case v.suppressed:
+		p.until = v.until
+	case p.suppressed:
+		r := endReason(p.reason, v.status[p.reason], c)
+		*p = published{since: at, reason: r}
+		e.emit(l, it, decision.EventUnsuppressed, at, src, snap)
+	}
+}
+
+// endReason is the reason a suppression for reason r ended.
+func endReason(r, status uint8, c cause) uint8 {
+	switch c {
+	case causeVoid:
+		return rVoided
+	case causeOverride:
+		if status != stTimedOut {
+			return rOverride
+		}
+	}
+	switch {
+	case status == stTimedOut && (r == rFeedback || r == rManual):
+		return rExpired
+	case status == stTimedOut:
+		return rReviewDue
+	case r == rMastered || r == rCompleted:
+		return rWrongAnswer
+	case r == rFeedback:
+		return rExpired // replaced by a newer, higher rating
+	}
+	return rOverride
+}
+
+func (e *Engine) emit(l *Learner, it *item, kind decision.EventKind, at int64, src Source, snap *catalog.Snapshot) {
+	content := e.contents[it.content].name
+	id := l.key + "/" + strconv.FormatUint(xxhash.Sum64String(content), 16) + "/" +
+		strconv.FormatInt(int64(src.Partition), 10) + "/" + strconv.FormatInt(src.Offset, 10)
+	if src.Offset < 0 {
+		id += "/t" + strconv.FormatInt(at, 10)
+	}
+	l.events = append(l.events, decision.Event{
+		ID: id, Kind: kind, Learner: l.key, At: at,
+		Decision: e.decisionOf(l, it, snap),
+	})
+}
+
+// decisionOf builds the published Decision of an item.
+func (e *Engine) decisionOf(l *Learner, it *item, snap *catalog.Snapshot) decision.Decision {
+	mv := e.view(l, it, snap)
+	d := decision.Decision{
+		Content:    e.contents[it.content].name,
+		Suppressed: it.pub.suppressed,
+		Reason:     reasons[it.pub.reason],
+		Since:      it.pub.since,
+		Until:      it.pub.until,
+	}
+	ev := &d.Evidence
+	src := &it.st.m
+	if mv.weakest != nil && mv.skills > 0 {
+		src = mv.weakest
+	}
+	ev.Attempts, ev.Correct = int(src.attempts), int(src.correct)
+	ev.Model = string(mv.model)
+	if mv.model == ModelStreak {
+		ev.Streak = int(src.streak)
+	} else {
+		ev.PKnown = mv.est
+		ev.Streak = int(src.streak)
+	}
+	for _, s := range e.sets[it.st.set] {
+		ev.Skills = append(ev.Skills, e.skills[s].name)
+	}
+	ev.LastPractice = mv.last
+	if it.pub.reason == rFeedback || (it.st.feedbackAt != 0 && it.st.rating >= 0) {
+		ev.Rating = math.Max(0, float64(it.st.rating))
+	}
+	d.Explanation = e.explain(it, &d, mv)
+	return d
+}
+
+func day(ms int64) string { return time.UnixMilli(ms).UTC().Format("2 Jan 2006") }
+
+func pct(x float64) string { return strconv.Itoa(int(math.Round(x*100))) + "%" }
+
+// explain writes the sentence a learner reads.
+func (e *Engine) explain(it *item, d *decision.Decision, mv view) string {
+	ev := &d.Evidence
+	answers := fmt.Sprintf("%d of your %d answers correct", ev.Correct, ev.Attempts)
+	if ev.Attempts == 1 {
+		answers = fmt.Sprintf("%d of your 1 answer correct", ev.Correct)
+	}
+	var estimate string
+	switch mv.model {
+	case ModelStreak:
+		estimate = fmt.Sprintf("%d correct in a row (%s)", ev.Streak, answers)
+	case ModelEWMA:
+		estimate = fmt.Sprintf("recent accuracy %s after %s", pct(mv.est), answers)
+	case ModelElo:
+		estimate = fmt.Sprintf("%s chance of a correct answer after %s", pct(mv.est), answers)
+	default:
+		estimate = fmt.Sprintf("%s estimated after %s", pct(mv.est), answers)
+	}
+	if mv.skills > 1 {
+		estimate = fmt.Sprintf("all %d skills, the weakest %s", mv.skills, estimate)
+	}
+	switch it.pub.reason {
+	case rMastered:
+		return fmt.Sprintf("Mastered: %s; review due %s.", estimate, day(d.Until))
+	case rCompleted:
+		return fmt.Sprintf("Completed successfully on %s; review due %s.", day(it.st.completedAt), day(d.Until))
+	case rFeedback:
+		if it.st.rating < 0 {
+			return fmt.Sprintf("Hidden because you said it is not for you on %s; it comes back on %s.", day(it.st.feedbackAt), day(d.Until))
+		}
+		return fmt.Sprintf("Hidden because you rated it %d of 5 on %s; it comes back on %s.",
+			int(math.Round(1+4*float64(it.st.rating))), day(it.st.feedbackAt), day(d.Until))
+	case rManual:
+		if d.Until != 0 {
+			return fmt.Sprintf("Hidden by your instructor until %s.", day(d.Until))
+		}
+		return "Hidden by your instructor."
+	case rWrongAnswer:
+		return fmt.Sprintf("Back for practice: your latest answer was wrong (%s).", estimate)
+	case rReviewDue:
+		return fmt.Sprintf("Back for review: last practised %s, and memory fades (%s).", day(mv.last), estimate)
+	case rVoided:
+		return fmt.Sprintf("Back: some of the evidence behind hiding it was withdrawn (%s).", estimate)
+	case rExpired:
+		return "Back: the time it was hidden for has run out."
+	case rOverride:
+		return "Shown again by your instructor."
+	}
+	if ev.Attempts == 0 {
+		return "No answers yet."
+	}
+	if mv.mastered {
+		return fmt.Sprintf("Mastered earlier: %s; kept visible since then.", estimate)
+	}
+	return fmt.Sprintf("Not mastered yet: %s.", estimate)
+}
