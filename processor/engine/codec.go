@@ -1,0 +1,467 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/unpair/unpair/schema"
+)
+
+// Serialized learner state, version 1. All integers are varints unless
+// noted; strings are a uvarint length and bytes.
+//
+//	"UP" 0x01                  magic and version
+//	key, partition
+//	n × (partition, offset)    applied offsets
+//	n × string                 name table: content and skill ids
+//	n × (n × name index)       skill sets (set 0, the empty set, implicit)
+//	n × item                   content name index, itemState, manual, pub, saved flag
+//	n × skill                  skill name index, cell, saved flag
+//	n × entry, split           window
+//	n × saved, n × saved       checkpoints of the older and current epoch
+//	n × 16 bytes               voids waiting for their statement
+//
+// Engine-local ids never leave the process: names are written instead, and
+// remapped on load. Floats are fixed-width bit patterns, so a round trip is
+// exact.
+const codecVersion = 1
+
+var errCorrupt = errors.New("corrupt learner state")
+
+// MarshalBinary encodes the learner's full state.
+func (l *Learner) MarshalBinary() ([]byte, error) { return l.AppendBinary(nil) }
+
+// AppendBinary appends the encoded state to b.
+func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
+	e := l.eng
+	names := map[uint32]uint64{} // content id or skill id|1<<31 -> index
+	var table []string
+	name := func(id uint32, skill bool) uint64 {
+		k := id
+		if skill {
+			k |= 1 << 31
+		}
+		if i, ok := names[k]; ok {
+			return i
+		}
+		i := uint64(len(table))
+		names[k] = i
+		if skill {
+			table = append(table, e.skills[id].name)
+		} else {
+			table = append(table, e.contents[id].name)
+		}
+		return i
+	}
+	sets := map[uint32]uint64{0: 0}
+	var setList []uint32
+	setIdx := func(s uint32) uint64 {
+		if i, ok := sets[s]; ok {
+			return i
+		}
+		for _, sk := range e.sets[s] {
+			name(sk, true)
+		}
+		setList = append(setList, s)
+		i := uint64(len(setList))
+		sets[s] = i
+		return i
+	}
+	// First pass: collect names and sets in a canonical order (items and
+	// skills by name), so equal states encode to equal bytes whatever the
+	// engine-local ids.
+	items := make([]int, len(l.items))
+	for i := range items {
+		items[i] = i
+	}
+	sort.Slice(items, func(i, j int) bool {
+		return e.contents[l.items[items[i]].content].name < e.contents[l.items[items[j]].content].name
+	})
+	skills := make([]int, len(l.skills))
+	for i := range skills {
+		skills[i] = i
+	}
+	sort.Slice(skills, func(i, j int) bool {
+		return e.skills[l.skills[skills[i]].skill].name < e.skills[l.skills[skills[j]].skill].name
+	})
+	for _, i := range items {
+		name(l.items[i].content, false)
+		setIdx(l.items[i].st.set)
+	}
+	for _, i := range skills {
+		name(l.skills[i].skill, true)
+	}
+	for i := range l.win {
+		if l.win[i].content != 0 {
+			name(l.win[i].content, false)
+			setIdx(l.win[i].set)
+		}
+	}
+	for _, ck := range [][]saved{l.ckOld, l.ckNew} {
+		for i := range ck {
+			name(ck[i].id, ck[i].skill)
+			setIdx(ck[i].st.set)
+		}
+	}
+
+	b = append(b, 'U', 'P', codecVersion)
+	b = appendString(b, l.key)
+	b = binary.AppendVarint(b, int64(l.partition))
+	b = binary.AppendUvarint(b, uint64(len(l.offsets)))
+	for _, o := range l.offsets {
+		b = binary.AppendVarint(b, int64(o.Partition))
+		b = binary.AppendVarint(b, o.Offset)
+	}
+	b = binary.AppendUvarint(b, uint64(len(table)))
+	for _, s := range table {
+		b = appendString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(setList)))
+	for _, s := range setList {
+		set := e.sets[s]
+		b = binary.AppendUvarint(b, uint64(len(set)))
+		for _, sk := range set {
+			b = binary.AppendUvarint(b, name(sk, true))
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(l.items)))
+	for _, i := range items {
+		it := &l.items[i]
+		b = binary.AppendUvarint(b, name(it.content, false))
+		b = appendItemState(b, &it.st, sets[it.st.set])
+		b = append(b, it.manual, it.pub.reason, boolByte(it.pub.suppressed), boolByte(it.saved == l.epoch))
+		b = binary.AppendVarint(b, it.manualAt)
+		b = binary.AppendVarint(b, it.manualUntil)
+		b = binary.AppendVarint(b, it.pub.since)
+		b = binary.AppendVarint(b, it.pub.until)
+	}
+	b = binary.AppendUvarint(b, uint64(len(l.skills)))
+	for _, i := range skills {
+		sc := &l.skills[i]
+		b = binary.AppendUvarint(b, name(sc.skill, true))
+		b = appendCell(b, &sc.m)
+		b = append(b, boolByte(sc.saved == l.epoch))
+	}
+	b = binary.AppendUvarint(b, uint64(len(l.win)))
+	for i := range l.win {
+		en := &l.win[i]
+		b = append(b, en.id[:]...)
+		b = binary.AppendVarint(b, en.time)
+		b = append(b, byte(en.kind), en.flags)
+		if en.content != 0 {
+			b = binary.AppendUvarint(b, name(en.content, false)+1)
+			b = binary.AppendUvarint(b, sets[en.set])
+		} else {
+			b = append(b, 0)
+		}
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(en.scaled))
+	}
+	b = binary.AppendUvarint(b, uint64(l.split))
+	for _, ck := range [][]saved{l.ckOld, l.ckNew} {
+		b = binary.AppendUvarint(b, uint64(len(ck)))
+		for i := range ck {
+			b = append(b, boolByte(ck[i].skill))
+			b = binary.AppendUvarint(b, name(ck[i].id, ck[i].skill))
+			b = appendItemState(b, &ck[i].st, sets[ck[i].st.set])
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(l.pendVoid)))
+	for _, id := range l.pendVoid {
+		b = append(b, id[:]...)
+	}
+	return b, nil
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendCell(b []byte, c *cell) []byte {
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.pk))
+	b = binary.AppendVarint(b, c.last)
+	b = binary.AppendVarint(b, c.lastWrong)
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(c.ewma))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(c.ability))
+	b = binary.AppendUvarint(b, uint64(c.attempts))
+	b = binary.AppendUvarint(b, uint64(c.correct))
+	b = binary.AppendUvarint(b, uint64(c.streak))
+	return append(b, c.flags)
+}
+
+func appendItemState(b []byte, st *itemState, set uint64) []byte {
+	b = appendCell(b, &st.m)
+	b = binary.AppendUvarint(b, set)
+	b = binary.AppendVarint(b, st.completedAt)
+	b = binary.AppendVarint(b, st.feedbackAt)
+	return binary.LittleEndian.AppendUint32(b, math.Float32bits(st.rating))
+}
+
+// decoder reads with bounds checks; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errCorrupt, what)
+	}
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n int, what string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || len(d.b) < n {
+		d.fail(what)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte1(what string) byte {
+	v := d.bytes(1, what)
+	if v == nil {
+		return 0
+	}
+	return v[0]
+}
+
+func (d *decoder) u32(what string) uint32 {
+	v := d.bytes(4, what)
+	if v == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(v)
+}
+
+// count reads a length and rejects lengths that cannot fit in the rest of
+// the input (each element takes at least min bytes).
+func (d *decoder) count(minSize int, what string) int {
+	n := d.uvarint(what)
+	if d.err == nil && n > uint64(len(d.b)/minSize) {
+		d.fail(what + ": length exceeds input")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) cell(c *cell) {
+	if v := d.bytes(8, "cell.pk"); v != nil {
+		c.pk = math.Float64frombits(binary.LittleEndian.Uint64(v))
+	}
+	c.last = d.varint("cell.last")
+	c.lastWrong = d.varint("cell.last_wrong")
+	c.ewma = math.Float32frombits(d.u32("cell.ewma"))
+	c.ability = math.Float32frombits(d.u32("cell.ability"))
+	c.attempts = uint16(min(d.uvarint("cell.attempts"), math.MaxUint16))
+	c.correct = uint16(min(d.uvarint("cell.correct"), math.MaxUint16))
+	c.streak = uint16(min(d.uvarint("cell.streak"), math.MaxUint16))
+	c.flags = d.byte1("cell.flags")
+}
+
+// LoadLearner decodes a learner stored by MarshalBinary.
+func (e *Engine) LoadLearner(key string, data []byte) (*Learner, error) {
+	l := e.NewLearner(key)
+	if err := l.UnmarshalBinary(data); err != nil {
+		return nil, err
+	}
+	if l.key != key {
+		return nil, fmt.Errorf("%w: stored for another learner key", errCorrupt)
+	}
+	return l, nil
+}
+
+// UnmarshalBinary replaces the learner's state with the decoded one. The
+// learner must come from Engine.NewLearner. Any input is safe: bad input
+// returns an error wrapping "corrupt learner state" and leaves l unchanged.
+func (l *Learner) UnmarshalBinary(data []byte) error {
+	e := l.eng
+	if e == nil {
+		return errors.New("engine: UnmarshalBinary on a learner not made by an Engine")
+	}
+	d := &decoder{b: data}
+	if m := d.bytes(3, "header"); m == nil || m[0] != 'U' || m[1] != 'P' {
+		return fmt.Errorf("%w: not a learner state", errCorrupt)
+	} else if m[2] != codecVersion {
+		return fmt.Errorf("%w: unknown version %d", errCorrupt, m[2])
+	}
+	n := &Learner{eng: e, epoch: 1}
+	n.key = string(d.bytes(int(min(d.uvarint("key"), 1<<20)), "key"))
+	n.partition = int32(d.varint("partition"))
+	for range d.count(2, "offsets") {
+		n.offsets = append(n.offsets, Source{Partition: int32(d.varint("offset.partition")), Offset: d.varint("offset")})
+	}
+	table := make([]string, d.count(1, "names"))
+	for i := range table {
+		table[i] = string(d.bytes(int(min(d.uvarint("name"), 1<<20)), "name"))
+	}
+	nameAt := func(what string) (string, bool) {
+		i := d.uvarint(what)
+		if d.err != nil || i >= uint64(len(table)) {
+			d.fail(what + ": name index out of range")
+			return "", false
+		}
+		return table[i], true
+	}
+	setIDs := []uint32{0}
+	var names []string
+	for range d.count(1, "sets") {
+		names = names[:0]
+		for range d.count(1, "set") {
+			if s, ok := nameAt("set.skill"); ok {
+				names = append(names, s)
+			}
+		}
+		setIDs = append(setIDs, e.skillSet(names))
+	}
+	setAt := func(what string) uint32 {
+		i := d.uvarint(what)
+		if d.err != nil || i >= uint64(len(setIDs)) {
+			d.fail(what + ": set index out of range")
+			return 0
+		}
+		return setIDs[i]
+	}
+	itemState := func(st *itemState) {
+		d.cell(&st.m)
+		st.set = setAt("item.set")
+		st.completedAt = d.varint("item.completed_at")
+		st.feedbackAt = d.varint("item.feedback_at")
+		st.rating = math.Float32frombits(d.u32("item.rating"))
+	}
+	for range d.count(8, "items") {
+		var it item
+		c, _ := nameAt("item.content")
+		it.content = e.contentID(c)
+		itemState(&it.st)
+		it.manual = d.byte1("item.manual")
+		it.pub.reason = d.byte1("item.reason")
+		it.pub.suppressed = d.byte1("item.suppressed") == 1
+		if d.byte1("item.saved") == 1 {
+			it.saved = n.epoch
+		}
+		it.manualAt = d.varint("item.manual_at")
+		it.manualUntil = d.varint("item.manual_until")
+		it.pub.since = d.varint("item.since")
+		it.pub.until = d.varint("item.until")
+		if it.manual > manualLift || it.pub.reason >= numReasons {
+			d.fail("item: manual or reason out of range")
+		}
+		n.items = append(n.items, it)
+	}
+	for range d.count(8, "skills") {
+		var sc skillCell
+		s, _ := nameAt("skill.id")
+		sc.skill = e.skillID(s)
+		d.cell(&sc.m)
+		if d.byte1("skill.saved") == 1 {
+			sc.saved = n.epoch
+		}
+		n.skills = append(n.skills, sc)
+	}
+	for range d.count(16, "window") {
+		var en entry
+		copy(en.id[:], d.bytes(16, "entry.id"))
+		en.time = d.varint("entry.time")
+		en.kind = schema.Kind(d.byte1("entry.kind"))
+		en.flags = d.byte1("entry.flags")
+		if c := d.uvarint("entry.content"); c > 0 {
+			if c-1 >= uint64(len(table)) {
+				d.fail("entry.content: name index out of range")
+			} else {
+				en.content = e.contentID(table[c-1])
+				en.set = setAt("entry.set")
+			}
+		}
+		en.scaled = math.Float32frombits(d.u32("entry.scaled"))
+		n.win = append(n.win, en)
+	}
+	n.split = int(d.uvarint("split"))
+	if n.split > len(n.win) {
+		d.fail("split: beyond the window")
+	}
+	for k := range 2 {
+		var ck []saved
+		for range d.count(8, "checkpoint") {
+			var s saved
+			s.skill = d.byte1("saved.kind") == 1
+			nm, _ := nameAt("saved.id")
+			if s.skill {
+				s.id = e.skillID(nm)
+			} else {
+				s.id = e.contentID(nm)
+			}
+			itemState(&s.st)
+			ck = append(ck, s)
+		}
+		if k == 0 {
+			n.ckOld = ck
+		} else {
+			n.ckNew = ck
+		}
+	}
+	for range d.count(16, "pending voids") {
+		var id schema.UUID
+		copy(id[:], d.bytes(16, "pending void"))
+		n.pendVoid = append(n.pendVoid, id)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return d.err
+	}
+	n.sortState()
+	for i := 1; i < len(n.items); i++ {
+		if n.items[i].content == n.items[i-1].content {
+			return fmt.Errorf("%w: content listed twice", errCorrupt)
+		}
+	}
+	for i := 1; i < len(n.skills); i++ {
+		if n.skills[i].skill == n.skills[i-1].skill {
+			return fmt.Errorf("%w: skill listed twice", errCorrupt)
+		}
+	}
+	*l = *n
+	return nil
+}

@@ -1,0 +1,385 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/engine"
+	"github.com/unpair/unpair/schema"
+)
+
+// Loader reads a learner's stored state; nil bytes and a nil error mean a
+// new learner.
+type Loader func(ctx context.Context, learnerKey string) ([]byte, error)
+
+// Config configures an Aggregator.
+type Config struct {
+	Shards       int    // default runtime.GOMAXPROCS(0)
+	QueueDepth   int    // batches queued per shard before Submit blocks; default 64
+	MemoryBudget int64  // approximate bytes of learner state kept; 0 = no limit
+	Loader       Loader // nil: every learner starts new
+}
+
+// Input is one piece of evidence and where it came from.
+type Input struct {
+	Evidence schema.Evidence
+	Source   engine.Source
+}
+
+// Batch is a consistent set of changes handed out by Flush.
+type Batch struct {
+	Learners []Change
+	// Offsets is the highest Source offset processed per partition, over
+	// all shards, by the time of the Flush; once the batch is durable,
+	// commit offset+1 for each.
+	Offsets map[int32]int64
+	marks   [][]mark // per shard
+}
+
+// Change is one learner's changes since its last release.
+type Change struct {
+	Learner   string // learner key
+	Partition int32  // partition its latest evidence came from (-1: none)
+	State     []byte // engine.Learner.MarshalBinary
+	Decisions []decision.Decision
+	Events    []decision.Event // in the order they happened
+	// Offsets are this learner's applied offsets per partition, the guard a
+	// store can use to make its writes idempotent.
+	Offsets []engine.Source
+}
+
+type mark struct {
+	key  string
+	mark engine.Mark
+}
+
+// Stats are counters (totals since New) and gauges.
+type Stats struct {
+	Processed     uint64 // evidence applied
+	Duplicates    uint64 // same statement id again
+	Stale         uint64 // offset at or below the applied one (redelivery)
+	VoidUnmatched uint64 // voids whose target was not in the window
+	Voided        uint64 // statements that arrived after their void
+	Ignored       uint64 // evidence without learner or content, or without state effect
+	Loads         uint64 // learners loaded through the Loader with stored state
+	LoadErrors    uint64 // loader errors (each retried)
+	CorruptStates uint64 // stored states that did not decode (the learner starts new)
+	Evictions     uint64 // clean learners evicted under the memory budget
+	Learners      int64  // learners in memory
+	Pairs         int64  // learner-content pairs in memory
+	Bytes         int64  // approximate bytes of learner state in memory
+}
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("shard: aggregator closed")
+
+// Aggregator runs N shards. Its methods are safe for concurrent use.
+type Aggregator struct {
+	cfg    Config
+	shards []*shard
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	pool   sync.Pool // *[]Input
+	split  sync.Pool // *[]*[]Input
+}
+
+type op uint8
+
+const (
+	opInputs op = iota
+	opFlush
+	opRelease
+	opSweep
+	opDrop
+	opOverride
+)
+
+type msg struct {
+	op       op
+	inputs   *[]Input
+	marks    []mark
+	now      int64
+	drop     func(key string, partition int32) bool
+	parts    map[int32]bool // DropPartitions: also forget these offsets
+	override *override
+	reply    chan<- reply
+}
+
+type override struct {
+	learner, content string
+	suppress         bool
+	until, at        int64
+}
+
+type reply struct {
+	shard   int
+	changes []Change
+	marks   []mark
+	offsets map[int32]int64
+}
+
+// New starts an aggregator with one engine per shard over the catalog.
+func New(ecfg engine.Config, cat *catalog.Catalog, cfg Config) (*Aggregator, error) {
+	if cfg.Shards <= 0 {
+		cfg.Shards = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Shards > 4096 {
+		return nil, fmt.Errorf("shards: must be at most 4096, got %d", cfg.Shards)
+	}
+	if cfg.QueueDepth <= 0 {
+		cfg.QueueDepth = 64
+	}
+	if cfg.MemoryBudget < 0 {
+		return nil, fmt.Errorf("memory_budget: must not be negative, got %d", cfg.MemoryBudget)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Aggregator{cfg: cfg, ctx: ctx, cancel: cancel}
+	a.pool.New = func() any { s := make([]Input, 0, 256); return &s }
+	a.split.New = func() any { s := make([]*[]Input, cfg.Shards); return &s }
+	for i := 0; i < cfg.Shards; i++ {
+		eng, err := engine.New(ecfg, cat)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s := &shard{id: i, agg: a, eng: eng, q: make(chan msg, cfg.QueueDepth),
+			learners: map[string]*held{}, offsets: map[int32]int64{}}
+		if cfg.MemoryBudget > 0 {
+			s.budget = cfg.MemoryBudget / int64(cfg.Shards)
+		}
+		a.shards = append(a.shards, s)
+	}
+	for _, s := range a.shards {
+		a.wg.Add(1)
+		go s.run()
+	}
+	return a, nil
+}
+
+// Shards returns the number of shards.
+func (a *Aggregator) Shards() int { return len(a.shards) }
+
+// ShardOf returns the shard owning a learner key.
+func (a *Aggregator) ShardOf(learnerKey string) int {
+	return int(xxhash.Sum64String(learnerKey) % uint64(len(a.shards)))
+}
+
+// QueueDepth returns the number of messages queued for a shard.
+func (a *Aggregator) QueueDepth(shard int) int {
+	if shard < 0 || shard >= len(a.shards) {
+		return 0
+	}
+	return len(a.shards[shard].q)
+}
+
+// PairsInMemory returns the number of learner-content pairs held.
+func (a *Aggregator) PairsInMemory() int64 {
+	var n int64
+	for _, s := range a.shards {
+		n += s.pairs.Load()
+	}
+	return n
+}
+
+// Stats sums the shards' counters.
+func (a *Aggregator) Stats() Stats {
+	var t Stats
+	for _, s := range a.shards {
+		t.Processed += s.processed.Load()
+		t.Duplicates += s.duplicates.Load()
+		t.Stale += s.stale.Load()
+		t.VoidUnmatched += s.voidUnmatched.Load()
+		t.Voided += s.voided.Load()
+		t.Ignored += s.ignored.Load()
+		t.Loads += s.loads.Load()
+		t.LoadErrors += s.loadErrors.Load()
+		t.CorruptStates += s.corrupt.Load()
+		t.Evictions += s.evictions.Load()
+		t.Learners += s.nLearners.Load()
+		t.Pairs += s.pairs.Load()
+		t.Bytes += s.bytes.Load()
+	}
+	return t
+}
+
+func (a *Aggregator) send(ctx context.Context, s *shard, m msg) error {
+	if a.ctx.Err() != nil {
+		return ErrClosed
+	}
+	select {
+	case s.q <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-a.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// Submit hands evidence to the shards owning its learners, in order per
+// learner; the inputs are copied. It blocks while a shard's queue is full.
+func (a *Aggregator) Submit(ctx context.Context, in []Input) error {
+	sp := a.split.Get().(*[]*[]Input)
+	parts := *sp
+	for i := range in {
+		k := a.ShardOf(in[i].Evidence.Learner)
+		if parts[k] == nil {
+			parts[k] = a.pool.Get().(*[]Input)
+		}
+		*parts[k] = append(*parts[k], in[i])
+	}
+	var err error
+	for k, p := range parts {
+		if p == nil {
+			continue
+		}
+		parts[k] = nil
+		if err == nil {
+			err = a.send(ctx, a.shards[k], msg{op: opInputs, inputs: p})
+		}
+		if err != nil {
+			a.putInputs(p)
+		}
+	}
+	a.split.Put(sp)
+	return err
+}
+
+func (a *Aggregator) putInputs(p *[]Input) {
+	clear(*p)
+	*p = (*p)[:0]
+	a.pool.Put(p)
+}
+
+// broadcast sends a message to every shard and collects the replies.
+func (a *Aggregator) broadcast(ctx context.Context, mk func(shard int) msg) ([]reply, error) {
+	ch := make(chan reply, len(a.shards))
+	for i, s := range a.shards {
+		m := mk(i)
+		m.reply = ch
+		if err := a.send(ctx, s, m); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]reply, len(a.shards))
+	for range a.shards {
+		select {
+		case r := <-ch:
+			out[r.shard] = r
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-a.ctx.Done():
+			return nil, ErrClosed
+		}
+	}
+	return out, nil
+}
+
+// Flush is a barrier: it returns every change made by evidence submitted
+// before the call, from every shard. Learners stay dirty until Release.
+func (a *Aggregator) Flush(ctx context.Context) (*Batch, error) {
+	rs, err := a.broadcast(ctx, func(int) msg { return msg{op: opFlush} })
+	if err != nil {
+		return nil, fmt.Errorf("cannot flush: %w", err)
+	}
+	b := &Batch{Offsets: map[int32]int64{}, marks: make([][]mark, len(a.shards))}
+	for i, r := range rs {
+		b.Learners = append(b.Learners, r.changes...)
+		b.marks[i] = r.marks
+		for p, o := range r.offsets {
+			if cur, ok := b.Offsets[p]; !ok || o > cur {
+				b.Offsets[p] = o
+			}
+		}
+	}
+	return b, nil
+}
+
+// Release marks a batch durable: its events are dropped and its learners
+// become clean unless they changed since the Flush. It waits until every
+// shard has taken note.
+func (a *Aggregator) Release(b *Batch) error {
+	if b == nil {
+		return nil
+	}
+	_, err := a.broadcast(context.Background(), func(i int) msg { return msg{op: opRelease, marks: b.marks[i]} })
+	if err != nil {
+		return fmt.Errorf("cannot release batch: %w", err)
+	}
+	return nil
+}
+
+// Sweep re-evaluates suppressed pairs whose Until is at or before now, in
+// memory; their events come with the next Flush.
+func (a *Aggregator) Sweep(ctx context.Context, now time.Time) error {
+	ms := now.UnixMilli()
+	if _, err := a.broadcast(ctx, func(int) msg { return msg{op: opSweep, now: ms} }); err != nil {
+		return fmt.Errorf("cannot sweep: %w", err)
+	}
+	return nil
+}
+
+// Drop removes every learner for which f(key, partition) is true, with its
+// unreleased changes, and forgets the processed offsets of no partition.
+func (a *Aggregator) Drop(ctx context.Context, f func(learnerKey string, partition int32) bool) error {
+	if _, err := a.broadcast(ctx, func(int) msg { return msg{op: opDrop, drop: f} }); err != nil {
+		return fmt.Errorf("cannot drop learners: %w", err)
+	}
+	return nil
+}
+
+// DropPartitions removes the learners whose latest evidence came from one
+// of the partitions, and forgets those partitions' processed offsets.
+func (a *Aggregator) DropPartitions(ctx context.Context, parts []int32) error {
+	set := make(map[int32]bool, len(parts))
+	for _, p := range parts {
+		set[p] = true
+	}
+	f := func(_ string, p int32) bool { return set[p] }
+	_, err := a.broadcast(ctx, func(int) msg { return msg{op: opDrop, drop: f, parts: set} })
+	if err != nil {
+		return fmt.Errorf("cannot drop partitions %v: %w", parts, err)
+	}
+	return nil
+}
+
+// Override sets (suppress) or lifts an operator's suppression of one pair;
+// until and at are unix ms. The change comes with the next Flush.
+func (a *Aggregator) Override(ctx context.Context, learnerKey, content string, suppress bool, until, at int64) error {
+	s := a.shards[a.ShardOf(learnerKey)]
+	ch := make(chan reply, 1)
+	err := a.send(ctx, s, msg{op: opOverride, reply: ch,
+		override: &override{learner: learnerKey, content: content, suppress: suppress, until: until, at: at}})
+	if err != nil {
+		return fmt.Errorf("cannot override %s: %w", content, err)
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-a.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// Close stops the shards; unreleased changes are discarded.
+func (a *Aggregator) Close() error {
+	a.cancel()
+	a.wg.Wait()
+	return nil
+}
+
+type (
+	decisionT = decision.Decision
+	eventT    = decision.Event
+)
