@@ -85,6 +85,10 @@ type Evidence struct {
 
 	Skills []string // skill ids carried by the statement (context category activities, or the skills extension)
 	Notes  []string // tolerant mode: the deviations accepted, e.g. "object.id: not an IRI"
+
+	// Deviations is the set of deviation kinds behind Notes, for counting
+	// by kind (see Deviation); zero for a statement that follows the spec.
+	Deviations DeviationSet
 }
 
 // Scored reports whether e is a judged attempt that mastery models consume.

@@ -1,0 +1,536 @@
+package schema
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// This file holds the token-level JSON reader the validator runs on. It
+// parses one document into a flat arena (nodes, object members, array
+// elements) that is reused from call to call, so the hot path allocates
+// nothing for the tree itself. Unlike encoding/json it keeps every member
+// of an object, so duplicate keys are visible, and it enforces the size and
+// depth limits before any work is done.
+
+type jkind uint8
+
+const (
+	jNull jkind = iota
+	jFalse
+	jTrue
+	jNumber
+	jString
+	jObject
+	jArray
+)
+
+func (k jkind) String() string {
+	switch k {
+	case jNull:
+		return "null"
+	case jFalse, jTrue:
+		return "a boolean"
+	case jNumber:
+		return "a number"
+	case jString:
+		return "a string"
+	case jObject:
+		return "an object"
+	case jArray:
+		return "an array"
+	}
+	return "unknown"
+}
+
+// jnode is one JSON value. str holds a string's decoded bytes or a number's
+// raw text; lo and n index p.members (objects) or p.elems (arrays).
+type jnode struct {
+	kind       jkind
+	dup        bool // object with a repeated key
+	str        []byte
+	lo, n      int32
+	start, end int32 // byte span in the source document
+}
+
+type jmember struct {
+	key []byte
+	val int32
+}
+
+// syntaxError is a malformed document; it stops parsing.
+type syntaxError struct {
+	off    int
+	msg    string
+	reason Reason
+}
+
+func (e *syntaxError) Error() string { return fmt.Sprintf("byte %d: %s", e.off, e.msg) }
+
+type jparser struct {
+	src      []byte
+	pos      int
+	depth    int
+	maxDepth int
+
+	nodes   []jnode
+	members []jmember
+	elems   []int32
+	stackM  []jmember // members of objects still open
+	stackE  []int32   // elements of arrays still open
+	buf     []byte    // decoded strings that carried escapes
+	err     *syntaxError
+	errBuf  syntaxError
+	dupKeys map[string]struct{}
+}
+
+// parse reads src as exactly one JSON value (surrounding white space
+// allowed) and returns the root node index, or -1 with p.err set.
+func (p *jparser) parse(src []byte, maxDepth int) int32 {
+	p.src = src
+	p.pos = 0
+	p.depth = 0
+	p.maxDepth = maxDepth
+	p.nodes = p.nodes[:0]
+	p.members = p.members[:0]
+	p.elems = p.elems[:0]
+	p.stackM = p.stackM[:0]
+	p.stackE = p.stackE[:0]
+	p.buf = p.buf[:0]
+	p.err = nil
+	p.skipSpace()
+	root := p.value()
+	if p.err != nil {
+		return -1
+	}
+	p.skipSpace()
+	if p.pos != len(p.src) {
+		p.fail(ReasonMalformed, "unexpected data after the JSON value")
+		return -1
+	}
+	return root
+}
+
+func (p *jparser) fail(r Reason, msg string) {
+	if p.err == nil {
+		p.errBuf = syntaxError{off: p.pos, msg: msg, reason: r}
+		p.err = &p.errBuf
+	}
+}
+
+func (p *jparser) skipSpace() {
+	for p.pos < len(p.src) {
+		switch p.src[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jparser) newNode(k jkind, start int) int32 {
+	p.nodes = append(p.nodes, jnode{kind: k, start: int32(start)})
+	return int32(len(p.nodes) - 1)
+}
+
+func (p *jparser) value() int32 {
+	if p.pos >= len(p.src) {
+		p.fail(ReasonMalformed, "unexpected end of input")
+		return -1
+	}
+	start := p.pos
+	switch c := p.src[p.pos]; c {
+	case '{':
+		return p.object()
+	case '[':
+		return p.array()
+	case '"':
+		s, ok := p.string()
+		if !ok {
+			return -1
+		}
+		i := p.newNode(jString, start)
+		p.nodes[i].str = s
+		p.nodes[i].end = int32(p.pos)
+		return i
+	case 't':
+		return p.literal("true", jTrue)
+	case 'f':
+		return p.literal("false", jFalse)
+	case 'n':
+		return p.literal("null", jNull)
+	default:
+		if c == '-' || '0' <= c && c <= '9' {
+			return p.number()
+		}
+		p.fail(ReasonMalformed, fmt.Sprintf("unexpected character %q", c))
+		return -1
+	}
+}
+
+func (p *jparser) literal(word string, k jkind) int32 {
+	if !bytes.HasPrefix(p.src[p.pos:], []byte(word)) {
+		p.fail(ReasonMalformed, "invalid literal, expected "+word)
+		return -1
+	}
+	i := p.newNode(k, p.pos)
+	p.pos += len(word)
+	p.nodes[i].end = int32(p.pos)
+	return i
+}
+
+func (p *jparser) number() int32 {
+	start := p.pos
+	s := p.src
+	i := p.pos
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	default:
+		p.pos = i
+		p.fail(ReasonMalformed, "invalid number")
+		return -1
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		d := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			p.pos = i
+			p.fail(ReasonMalformed, "invalid number: digits expected after '.'")
+			return -1
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			p.pos = i
+			p.fail(ReasonMalformed, "invalid number: digits expected in exponent")
+			return -1
+		}
+	}
+	n := p.newNode(jNumber, start)
+	p.nodes[n].str = s[start:i]
+	p.nodes[n].end = int32(i)
+	p.pos = i
+	return n
+}
+
+// string reads a JSON string at p.pos (which holds the opening quote) and
+// returns its decoded bytes: a sub-slice of src when it has no escapes.
+func (p *jparser) string() ([]byte, bool) {
+	s := p.src
+	i := p.pos + 1
+	start := i
+	ascii := true
+	for i < len(s) {
+		c := s[i]
+		if c == '"' {
+			out := s[start:i]
+			if !ascii && !utf8.Valid(out) {
+				p.fail(ReasonMalformed, "invalid UTF-8 in string")
+				return nil, false
+			}
+			p.pos = i + 1
+			return out, true
+		}
+		if c == '\\' {
+			return p.stringSlow(start, i)
+		}
+		if c < 0x20 {
+			p.pos = i
+			p.fail(ReasonMalformed, "control character in string")
+			return nil, false
+		}
+		if c >= 0x80 {
+			ascii = false
+		}
+		i++
+	}
+	p.pos = i
+	p.fail(ReasonMalformed, "unterminated string")
+	return nil, false
+}
+
+func (p *jparser) stringSlow(start, i int) ([]byte, bool) {
+	s := p.src
+	b0 := len(p.buf)
+	p.buf = append(p.buf, s[start:i]...)
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '"':
+			out := p.buf[b0:len(p.buf):len(p.buf)]
+			if !utf8.Valid(out) {
+				p.pos = i
+				p.fail(ReasonMalformed, "invalid UTF-8 in string")
+				return nil, false
+			}
+			p.pos = i + 1
+			return out, true
+		case c < 0x20:
+			p.pos = i
+			p.fail(ReasonMalformed, "control character in string")
+			return nil, false
+		case c != '\\':
+			p.buf = append(p.buf, c)
+			i++
+			continue
+		}
+		if i+1 >= len(s) {
+			break
+		}
+		e := s[i+1]
+		i += 2
+		switch e {
+		case '"', '\\', '/':
+			p.buf = append(p.buf, e)
+		case 'b':
+			p.buf = append(p.buf, '\b')
+		case 'f':
+			p.buf = append(p.buf, '\f')
+		case 'n':
+			p.buf = append(p.buf, '\n')
+		case 'r':
+			p.buf = append(p.buf, '\r')
+		case 't':
+			p.buf = append(p.buf, '\t')
+		case 'u':
+			r, ok := hex4(s, i)
+			if !ok {
+				p.pos = i
+				p.fail(ReasonMalformed, "invalid \\u escape")
+				return nil, false
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				r2, ok2 := rune(0), false
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					r2, ok2 = hex4(s, i+2)
+				}
+				if d := utf16.DecodeRune(r, r2); ok2 && d != utf8.RuneError {
+					r = d
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			p.buf = utf8.AppendRune(p.buf, r)
+		default:
+			p.pos = i - 1
+			p.fail(ReasonMalformed, fmt.Sprintf("invalid escape \\%c", e))
+			return nil, false
+		}
+	}
+	p.pos = len(s)
+	p.fail(ReasonMalformed, "unterminated string")
+	return nil, false
+}
+
+func hex4(s []byte, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+func (p *jparser) enter() bool {
+	p.depth++
+	if p.depth > p.maxDepth {
+		p.fail(ReasonTooDeep, fmt.Sprintf("nesting deeper than %d levels", p.maxDepth))
+		return false
+	}
+	return true
+}
+
+func (p *jparser) object() int32 {
+	start := p.pos
+	if !p.enter() {
+		return -1
+	}
+	p.pos++ // {
+	base := len(p.stackM)
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == '}' {
+		p.pos++
+	} else {
+		for {
+			p.skipSpace()
+			if p.pos >= len(p.src) || p.src[p.pos] != '"' {
+				p.fail(ReasonMalformed, "object key expected")
+				return -1
+			}
+			key, ok := p.string()
+			if !ok {
+				return -1
+			}
+			p.skipSpace()
+			if p.pos >= len(p.src) || p.src[p.pos] != ':' {
+				p.fail(ReasonMalformed, "':' expected after object key")
+				return -1
+			}
+			p.pos++
+			p.skipSpace()
+			v := p.value()
+			if v < 0 {
+				return -1
+			}
+			p.stackM = append(p.stackM, jmember{key: key, val: v})
+			p.skipSpace()
+			if p.pos >= len(p.src) {
+				p.fail(ReasonMalformed, "unexpected end of input in object")
+				return -1
+			}
+			if c := p.src[p.pos]; c == ',' {
+				p.pos++
+				continue
+			} else if c == '}' {
+				p.pos++
+				break
+			}
+			p.fail(ReasonMalformed, "',' or '}' expected in object")
+			return -1
+		}
+	}
+	p.depth--
+	ms := p.stackM[base:]
+	lo := len(p.members)
+	p.members = append(p.members, ms...)
+	p.stackM = p.stackM[:base]
+	i := p.newNode(jObject, start)
+	n := &p.nodes[i]
+	n.lo, n.n, n.end = int32(lo), int32(len(ms)), int32(p.pos)
+	n.dup = p.hasDup(p.members[lo:])
+	return i
+}
+
+func (p *jparser) hasDup(ms []jmember) bool {
+	if len(ms) < 2 {
+		return false
+	}
+	if len(ms) <= 16 {
+		for i := 1; i < len(ms); i++ {
+			for j := 0; j < i; j++ {
+				if bytes.Equal(ms[i].key, ms[j].key) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if p.dupKeys == nil {
+		p.dupKeys = make(map[string]struct{}, len(ms))
+	}
+	clear(p.dupKeys)
+	for _, m := range ms {
+		if _, seen := p.dupKeys[string(m.key)]; seen {
+			return true
+		}
+		p.dupKeys[string(m.key)] = struct{}{}
+	}
+	return false
+}
+
+func (p *jparser) array() int32 {
+	start := p.pos
+	if !p.enter() {
+		return -1
+	}
+	p.pos++ // [
+	base := len(p.stackE)
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == ']' {
+		p.pos++
+	} else {
+		for {
+			p.skipSpace()
+			v := p.value()
+			if v < 0 {
+				return -1
+			}
+			p.stackE = append(p.stackE, v)
+			p.skipSpace()
+			if p.pos >= len(p.src) {
+				p.fail(ReasonMalformed, "unexpected end of input in array")
+				return -1
+			}
+			if c := p.src[p.pos]; c == ',' {
+				p.pos++
+				continue
+			} else if c == ']' {
+				p.pos++
+				break
+			}
+			p.fail(ReasonMalformed, "',' or ']' expected in array")
+			return -1
+		}
+	}
+	p.depth--
+	es := p.stackE[base:]
+	lo := len(p.elems)
+	p.elems = append(p.elems, es...)
+	p.stackE = p.stackE[:base]
+	i := p.newNode(jArray, start)
+	n := &p.nodes[i]
+	n.lo, n.n, n.end = int32(lo), int32(len(es)), int32(p.pos)
+	return i
+}
+
+// members returns the members of object node i.
+func (p *jparser) objMembers(i int32) []jmember {
+	n := &p.nodes[i]
+	return p.members[n.lo : n.lo+n.n]
+}
+
+// arrElems returns the element node indexes of array node i.
+func (p *jparser) arrElems(i int32) []int32 {
+	n := &p.nodes[i]
+	return p.elems[n.lo : n.lo+n.n]
+}
+
+// num parses number node i.
+func (p *jparser) num(i int32) (float64, bool) {
+	b := p.nodes[i].str
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
+	if err != nil { // only range errors reach here: the grammar was checked
+		return f, false
+	}
+	return f, true
+}
+
+// bstr views b as a string without copying; the result must not outlive
+// the parser's next reset and must not be retained in Evidence.
+func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
