@@ -17,7 +17,9 @@
 //     <base>/skills/<skill_index>, one per skill of the item. An item absent
 //     from the q-matrix gets the single skill <base>/skills/set-<skill_id>.
 //   - correct → result.success, result.score {scaled 1|0, raw 1|0, min 0,
-//     max 1}, result.completion true, verb answered.
+//     max 1}, verb answered. result.completion is left out: answering
+//     one problem is an attempt, not a completion (so the engine decides
+//     such pairs by mastery; the evaluator scores completed-once apart).
 //   - time → timestamp. With timestamps in the data (seconds from a
 //     dataset origin) time = Epoch + timestamp. When every timestamp is 0 (the
 //     2009 release) the k-th answer of every learner (k = 0, 1, ...) is

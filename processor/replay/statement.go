@@ -136,9 +136,9 @@ func (g *Generator) Append(dst []byte, a *Attempt) []byte {
 	dst = append(dst, `"}}},"result":{"success":`...)
 	dst = strconv.AppendBool(dst, a.Correct)
 	if a.Correct {
-		dst = append(dst, `,"completion":true,"score":{"scaled":1,"raw":1,"min":0,"max":1},"response":"correct"`...)
+		dst = append(dst, `,"score":{"scaled":1,"raw":1,"min":0,"max":1},"response":"correct"`...)
 	} else {
-		dst = append(dst, `,"completion":true,"score":{"scaled":0,"raw":0,"min":0,"max":1},"response":"incorrect"`...)
+		dst = append(dst, `,"score":{"scaled":0,"raw":0,"min":0,"max":1},"response":"incorrect"`...)
 	}
 	if a.Duration > 0 {
 		dst = append(dst, `,"duration":"PT`...)
