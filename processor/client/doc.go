@@ -1,0 +1,19 @@
+// Package client is the Go client recommendation services import to ask
+// unpair which contents are suppressed for a learner.
+//
+//	c, err := client.New(rdb, client.Options{Secret: secret})
+//	ok, d, err := c.Suppressed(ctx, "mailto:alice@example.com", "https://example.org/q1")
+//	allowed, suppressed, err := c.Filter(ctx, learner, candidates) // one HMGET
+//
+// It reads the v1 layout written by processor/store: Suppressed is one HGET
+// on the learner's decisions hash, Filter one HMGET for any number of
+// contents (order preserved), Explain the stored decision with whether it
+// is in force. A decision counts as suppressing only while its until (if
+// any) lies ahead of Options.Now: the client, not Redis, applies expiry, so
+// a review that fell due is allowed again the moment it falls due.
+//
+// A Learner can be a learner key, an IFI string or an xAPI actor JSON; the
+// client derives the key exactly as the processor does (schema.Canonical*
+// and schema.LearnerKeyer with the deployment secret), so the raw identity
+// never reaches Redis.
+package client

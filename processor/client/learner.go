@@ -1,0 +1,93 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/unpair/unpair/processor/store"
+	"github.com/unpair/unpair/schema"
+)
+
+// Learner names a learner in one of three forms, told apart by their first
+// characters:
+//
+//   - an xAPI actor JSON object, starting with '{':
+//     {"mbox":"mailto:alice@example.com"}, {"account":{"homePage":...,"name":...}}, ...
+//   - an IFI string, holding ':' (see schema.CanonicalIFI):
+//     mailto:alice@example.com, sha1:<40 hex>, account:<homePage>|<name>, openid:<uri>
+//   - a learner key as stored ([0-9A-Za-z_-], as schema.LearnerKeyer makes it).
+//
+// Identities are turned into keys exactly as the processor does
+// (schema.Canonical* then schema.LearnerKeyer), so both agree on the key.
+type Learner string
+
+// keyOf derives the learner key of l with keyer.
+func keyOf(keyer *schema.LearnerKeyer, l Learner) (string, error) {
+	s := strings.TrimSpace(string(l))
+	switch {
+	case s == "":
+		return "", errors.New("learner: required")
+	case s[0] == '{':
+		ifi, err := ActorIFI([]byte(s))
+		if err != nil {
+			return "", err
+		}
+		return keyer.Key(ifi), nil
+	case strings.IndexByte(s, ':') >= 0:
+		return keyer.KeyIFI(s)
+	}
+	if err := store.ValidateLearnerKey(s); err != nil {
+		return "", fmt.Errorf("learner: neither an actor JSON, an IFI (mailto:, sha1:, account:, openid:) nor a learner key: %w", err)
+	}
+	return s, nil
+}
+
+// ActorIFI returns the canonical IFI of an xAPI Agent or identified Group
+// given as JSON: exactly one of mbox, mbox_sha1sum, openid or account
+// (with homePage and name).
+func ActorIFI(actor []byte) (string, error) {
+	var a struct {
+		Mbox    *string `json:"mbox"`
+		Sha1    *string `json:"mbox_sha1sum"`
+		OpenID  *string `json:"openid"`
+		Account *struct {
+			HomePage *string `json:"homePage"`
+			Name     *string `json:"name"`
+		} `json:"account"`
+	}
+	if err := json.Unmarshal(actor, &a); err != nil {
+		return "", fmt.Errorf("learner: actor is not a JSON object: %w", err)
+	}
+	var out []string
+	if a.Mbox != nil {
+		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(*a.Mbox)), "mailto:") || !strings.Contains(*a.Mbox, "@") {
+			return "", errors.New("learner: actor.mbox must be mailto:<address>")
+		}
+		out = append(out, schema.CanonicalMbox(*a.Mbox))
+	}
+	if a.Sha1 != nil {
+		c, err := schema.CanonicalIFI("sha1:" + strings.TrimSpace(*a.Sha1))
+		if err != nil {
+			return "", errors.New("learner: actor.mbox_sha1sum must be 40 hex characters")
+		}
+		out = append(out, c)
+	}
+	if a.OpenID != nil {
+		if strings.TrimSpace(*a.OpenID) == "" {
+			return "", errors.New("learner: actor.openid must be a URI")
+		}
+		out = append(out, schema.CanonicalOpenID(*a.OpenID))
+	}
+	if a.Account != nil {
+		if a.Account.HomePage == nil || strings.TrimSpace(*a.Account.HomePage) == "" || a.Account.Name == nil || *a.Account.Name == "" {
+			return "", errors.New("learner: actor.account needs homePage and name")
+		}
+		out = append(out, schema.CanonicalAccount(*a.Account.HomePage, *a.Account.Name))
+	}
+	if len(out) != 1 {
+		return "", fmt.Errorf("learner: actor must have exactly one of mbox, mbox_sha1sum, openid, account; got %d", len(out))
+	}
+	return out[0], nil
+}
