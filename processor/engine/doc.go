@@ -42,7 +42,7 @@
 //   - feedback: a rating with scaled <= FeedbackMaxRating or a dislike, for
 //     FeedbackTTL from the feedback (reason expired when it runs out);
 //   - completed: completed with success (SuppressCompleted), until a later
-//     wrong answer on the content or one of its skills, or review due;
+//     wrong answer on the content itself, or review due;
 //   - mastered: every skill of the content (or the item itself when it has
 //     none) is mastered under the configured model, with at least
 //     MinAttempts scored attempts and the last one correct.

@@ -148,7 +148,7 @@ func (e *Engine) judge(l *Learner, it *item, at int64, snap *catalog.Snapshot) v
 		set(rFeedback, at < u, u)
 	}
 	mv := e.view(l, it, snap)
-	if e.cfg.SuppressCompleted && it.st.completedAt != 0 && it.st.completedAt > lift && it.st.completedAt > mv.lastWrong {
+	if e.cfg.SuppressCompleted && it.st.completedAt != 0 && it.st.completedAt > lift && it.st.completedAt > it.st.m.lastWrong {
 		c := &it.st.m
 		u := max(it.st.completedAt, c.last) +
 			mastery.HalfLife(int(c.correct)+1, int(c.attempts)-int(c.correct)).Milliseconds()
