@@ -1,0 +1,446 @@
+package pipeline
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/unpair/unpair/schema"
+)
+
+// aggStage is stage 2: it consumes a learner-keyed topic in the group,
+// feeds the aggregator, and flushes changed learners to the store, the
+// decision events and dead letters to Kafka, then commits offsets.
+type aggStage struct {
+	cfg        *Config
+	log        *zap.Logger
+	m          *Metrics
+	topic      string // consumed topic: by-learner, or the input with rekey off
+	partitions func() int
+	dec        Decoder
+	agg        Aggregator
+	store      Store
+	out        Producer
+	open       ReaderFactory
+	routeCheck bool // rekey off: report statements not keyed by learner key
+	health     *Health
+	// hard ends only when the stop is forced; final flushes run under it
+	// (bounded by FlushTimeout), not under the generation's context.
+	hard context.Context
+	now  func() time.Time
+
+	warnRoute rateLimited
+	warnDead  rateLimited
+
+	mu       sync.Mutex
+	skipped  uint64    // aggregator's Skipped() at the last flush
+	ended    time.Time // when the last generation ended (rebalance pause)
+	inFlight *budget   // the current generation's budget, for tests
+}
+
+// genState is the bookkeeping of one generation of stage 2.
+type genState struct {
+	mu       sync.Mutex
+	marks    map[int32]int64 // last dispatched offset per partition
+	dlq      []kafka.Message // dead letters awaiting produce
+	pending  int             // statements dispatched since the last snapshot
+	accepted int             // of which handed to the aggregator
+	budget   *budget
+	kick     chan struct{} // size-triggered flush
+
+	committed map[int32]int64 // next-offsets committed; the flusher's own
+}
+
+// snapshot is what a flush covers: everything dispatched before it.
+type snapshot struct {
+	marks    map[int32]int64
+	dlq      []kafka.Message
+	pending  int
+	accepted int
+}
+
+func (g *genState) take() snapshot {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := snapshot{marks: make(map[int32]int64, len(g.marks)), dlq: g.dlq, pending: g.pending, accepted: g.accepted}
+	for p, o := range g.marks {
+		s.marks[p] = o
+	}
+	g.dlq, g.pending, g.accepted = nil, 0, 0
+	return s
+}
+
+// runGeneration starts one fetcher per assigned partition and the flusher.
+func (s *aggStage) runGeneration(gen generation) {
+	assigned := gen.Partitions(s.topic)
+	s.mu.Lock()
+	if !s.ended.IsZero() {
+		s.m.RebalancePause.Observe(time.Since(s.ended).Seconds())
+	}
+	gs := &genState{marks: map[int32]int64{}, committed: map[int32]int64{}, budget: newBudget(s.cfg.MaxInFlight), kick: make(chan struct{}, 1)}
+	s.inFlight = gs.budget
+	s.mu.Unlock()
+	s.health.setAssigned(len(assigned))
+
+	// Fetchers stop when the generation ends or when the flusher says so
+	// (first step of the final flush, or a flush that gave up).
+	fetchCtx, stopFetch := context.WithCancel(context.Background())
+	var fetchers sync.WaitGroup
+	fetchers.Add(len(assigned))
+	for _, pa := range assigned {
+		gen.Start(func(ctx context.Context) {
+			defer fetchers.Done()
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(fetchCtx, cancel)()
+			s.fetch(ctx, gs, pa)
+		})
+	}
+	parts := make([]int32, len(assigned))
+	for i, pa := range assigned {
+		parts[i] = int32(pa.ID)
+	}
+	gen.Start(func(ctx context.Context) {
+		s.flushLoop(ctx, gen, gs, func() { stopFetch(); fetchers.Wait() }, parts)
+	})
+}
+
+// fetch reads one partition and hands its statements to the aggregator in
+// small batches, until the generation ends.
+func (s *aggStage) fetch(ctx context.Context, gs *genState, pa kafka.PartitionAssignment) {
+	var r PartitionReader
+	var err error
+	bo := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	for r == nil {
+		if r, err = s.open(s.topic, pa.ID, pa.Offset); err != nil {
+			s.log.Warn("cannot open partition reader", zap.String("topic", s.topic), zap.Int("partition", pa.ID), zap.Error(err))
+			if bo.wait(ctx) != nil {
+				return
+			}
+		}
+	}
+	defer r.Close()
+	label := strconv.Itoa(pa.ID)
+	const maxBatch = 256
+	msgs := make([]kafka.Message, 0, maxBatch)
+	in := make([]Input, 0, maxBatch)
+	var evs []schema.Evidence
+	for {
+		msgs = msgs[:0]
+		if err := gs.budget.acquire(ctx); err != nil {
+			return
+		}
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			gs.budget.release(1)
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("fetch failed", zap.String("topic", s.topic), zap.Int("partition", pa.ID), zap.Error(err))
+			if bo.wait(ctx) != nil {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		msgs = append(msgs, m)
+		// take what the reader already holds, without waiting
+		msgs = collect(ctx, r, gs.budget, msgs, maxBatch, time.Millisecond)
+		last := msgs[len(msgs)-1]
+		s.m.ConsumerLag.WithLabelValues(s.topic, label).Set(float64(max(last.HighWaterMark-last.Offset-1, 0)))
+
+		in = in[:0]
+		var dead []kafka.Message
+		for i := range msgs {
+			var derr error
+			evs, derr = s.decode(evs[:0], &msgs[i])
+			if derr != nil {
+				dead = append(dead, s.deadLetter(&msgs[i], derr))
+				continue
+			}
+			if s.routeCheck {
+				s.checkRoute(&msgs[i], evs)
+			}
+			for _, ev := range evs {
+				in = append(in, Input{Evidence: ev, Source: Source{Partition: int32(pa.ID), Offset: msgs[i].Offset}})
+			}
+		}
+		if err := s.submit(ctx, in); err != nil {
+			if ctx.Err() != nil {
+				return // not marked: redelivered to whoever owns the partition next
+			}
+			// a panic while handing over: dead-letter the whole lot
+			dead = dead[:0]
+			for i := range msgs {
+				dead = append(dead, s.deadLetter(&msgs[i], err))
+			}
+			in = in[:0]
+		}
+		gs.mu.Lock()
+		gs.marks[int32(pa.ID)] = last.Offset
+		gs.dlq = append(gs.dlq, dead...)
+		gs.pending += len(msgs)
+		gs.accepted += len(in)
+		full := gs.pending >= s.cfg.FlushSize
+		gs.mu.Unlock()
+		if full {
+			select {
+			case gs.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// collect appends to msgs what r yields within linger, up to max messages,
+// taking one budget unit per message.
+func collect(ctx context.Context, r PartitionReader, b *budget, msgs []kafka.Message, maxN int, linger time.Duration) []kafka.Message {
+	if len(msgs) >= maxN {
+		return msgs
+	}
+	lctx, cancel := context.WithTimeout(ctx, linger)
+	defer cancel()
+	for len(msgs) < maxN {
+		if b.tryAcquire() != nil {
+			break
+		}
+		m, err := r.FetchMessage(lctx)
+		if err != nil {
+			b.release(1)
+			break
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// decode decodes one message, converting a panic into an internal error.
+func (s *aggStage) decode(dst []schema.Evidence, m *kafka.Message) (evs []schema.Evidence, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			evs, err = dst[:0], panicError{v}
+		}
+	}()
+	if len(m.Value) == 0 {
+		return dst, emptyError{}
+	}
+	evs, err = s.dec.Decode(dst, m.Value, m.Time)
+	if err == nil && len(evs) == len(dst) {
+		err = emptyError{}
+	}
+	return evs, err
+}
+
+// submit hands in to the aggregator, converting a panic into an error.
+func (s *aggStage) submit(ctx context.Context, in []Input) (err error) {
+	if len(in) == 0 {
+		return nil
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError{v}
+		}
+	}()
+	return s.agg.Submit(ctx, in)
+}
+
+// deadLetter builds m's dead letter and counts it.
+func (s *aggStage) deadLetter(m *kafka.Message, err error) kafka.Message {
+	dl, code := deadLetter(s.cfg.DeadLetterTopic, m, err, s.now())
+	s.m.Statements.WithLabelValues(OutcomeDeadLettered, code).Inc()
+	if ok, muted := s.warnDead.allow(s.now()); ok {
+		o := originOf(m)
+		s.log.Warn("statement dead-lettered", zap.String("reason", code), zap.String("topic", o.Topic),
+			zap.Int("partition", o.Partition), zap.Int64("offset", o.Offset), zap.Int("suppressed_warnings", muted))
+	}
+	return dl
+}
+
+// checkRoute counts and warns about statements that are not keyed by their
+// learner key (rekey off: their learner may have two owners).
+func (s *aggStage) checkRoute(m *kafka.Message, evs []schema.Evidence) {
+	n := 0
+	if s.partitions != nil {
+		n = s.partitions()
+	}
+	for i := range evs {
+		why := checkRoute(m.Key, evs[i].Learner, m.Partition, n)
+		if why == "" {
+			continue
+		}
+		s.m.Misrouted.WithLabelValues(why).Inc()
+		if ok, muted := s.warnRoute.allow(s.now()); ok {
+			s.log.Warn("input is not keyed by learner key: one learner may be processed by two instances; run with rekey on or fix the producer",
+				zap.String("reason", why), zap.String("learner", evs[i].Learner), zap.String("topic", m.Topic),
+				zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Int("suppressed_warnings", muted))
+		}
+		return
+	}
+}
+
+// emptyError: a message without a statement.
+type emptyError struct{}
+
+func (emptyError) Error() string   { return "message holds no statement (empty value or empty array)" }
+func (emptyError) Code() string    { return ReasonEmpty }
+func (emptyError) Lines() []string { return []string{emptyError{}.Error()} }
+
+// flushLoop flushes on the timer and on size until the generation ends,
+// then stops the fetchers, makes a final flush, commits and drops the
+// generation's partitions from memory.
+func (s *aggStage) flushLoop(ctx context.Context, gen generation, gs *genState, stopFetchers func(), parts []int32) {
+	// Flushes run under fctx, which outlives the generation by at most
+	// FlushTimeout: a flush under way when the generation ends completes
+	// (or gives up) with the final one.
+	fctx, cancel := context.WithCancel(s.hard)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(s.cfg.FlushTimeout, cancel)
+		context.AfterFunc(fctx, func() { t.Stop() })
+	})
+	defer stop()
+
+	tick := time.NewTicker(s.cfg.FlushInterval)
+	defer tick.Stop()
+	ok := true
+	for ok && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+			ok = s.flush(fctx, gen, gs)
+		case <-gs.kick:
+			ok = s.flush(fctx, gen, gs)
+		}
+	}
+	stopFetchers()
+	if ok {
+		ok = s.flush(fctx, gen, gs)
+	}
+	s.health.leave()
+	if !ok {
+		s.log.Error("final flush did not complete; nothing after the last commit is committed, the next owner replays it",
+			zap.Any("partitions", parts))
+	}
+	if err := s.agg.DropPartitions(fctx, parts); err != nil {
+		s.log.Error("cannot drop revoked partitions from memory", zap.Any("partitions", parts), zap.Error(err))
+	}
+	s.mu.Lock()
+	s.ended = time.Now()
+	s.mu.Unlock()
+	s.m.Rebalances.Inc()
+}
+
+// flush is one barrier: what was dispatched before it becomes durable, in
+// this order: dead letters and decision events acknowledged by Kafka, the
+// learners written to Redis, then the offsets committed. It retries each
+// step with backoff until it succeeds or ctx ends; it returns false when it
+// gave up, after which the generation must not commit again.
+func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool {
+	start := time.Now()
+	snap := gs.take()
+	b, err := s.agg.Flush(ctx)
+	if err != nil {
+		s.log.Error("flush barrier failed", zap.Error(err))
+		return false
+	}
+	skippedNow := s.agg.Skipped()
+	s.mu.Lock()
+	dups := int(skippedNow - s.skipped)
+	s.skipped = skippedNow
+	s.mu.Unlock()
+	if dups > 0 {
+		s.m.Statements.WithLabelValues(OutcomeDuplicate, "").Add(float64(dups))
+	}
+	if n := snap.accepted - dups; n > 0 {
+		s.m.Statements.WithLabelValues(OutcomeProcessed, "").Add(float64(n))
+	}
+
+	msgs := snap.dlq
+	if len(b.Events) > 0 {
+		msgs = make([]kafka.Message, 0, len(snap.dlq)+len(b.Events))
+		msgs = append(msgs, snap.dlq...)
+		for i := range b.Events {
+			em, err := eventMessage(s.cfg.DecisionTopic, &b.Events[i])
+			if err != nil {
+				s.log.Error("cannot encode decision event", zap.String("id", b.Events[i].ID), zap.Error(err))
+				continue
+			}
+			msgs = append(msgs, em)
+		}
+	}
+	if !s.retry(ctx, "produce dead letters and decision events", func(ctx context.Context) error {
+		return s.out.WriteMessages(ctx, msgs...)
+	}, func(error) { s.m.KafkaProduceErrors.WithLabelValues("flush").Inc() }) {
+		return false
+	}
+	for i := range b.Events {
+		s.m.Decisions.WithLabelValues(string(b.Events[i].Kind), string(b.Events[i].Decision.Reason)).Inc()
+	}
+
+	if len(b.Learners) > 0 {
+		attempt := 0
+		ok := s.retry(ctx, "write learners to redis", func(ctx context.Context) error {
+			if attempt > 0 {
+				s.m.RedisRetries.Inc()
+			}
+			attempt++
+			return s.store.WriteBatch(ctx, b.Learners)
+		}, func(error) { s.m.RedisErrors.Inc(); s.health.setRedis(false) })
+		if !ok {
+			return false
+		}
+		s.health.setRedis(true)
+	}
+
+	offs := make(map[int]int64, len(snap.marks))
+	for p, o := range snap.marks {
+		if o+1 > gs.committed[p] {
+			offs[int(p)] = o + 1 // Kafka commits the next offset to read
+		}
+	}
+	if len(offs) > 0 {
+		if err := gen.CommitOffsets(map[string]map[int]int64{s.topic: offs}); err == nil {
+			for p, o := range offs {
+				gs.committed[int32(p)] = o
+			}
+		} else {
+			// Not fatal: the state is durable and guarded by offsets, so a
+			// replay from the older commit is skipped; the next commit
+			// covers these offsets too.
+			s.log.Warn("cannot commit offsets", zap.String("topic", s.topic), zap.Error(err))
+		}
+	}
+	s.agg.Release(b)
+	gs.budget.release(snap.pending)
+	d := time.Since(start)
+	s.m.FlushDuration.Observe(d.Seconds())
+	s.m.FlushLearners.Observe(float64(len(b.Learners)))
+	if d > s.cfg.FlushInterval {
+		s.m.FlushOverruns.Inc()
+	}
+	return true
+}
+
+// retry runs op until it succeeds or ctx ends, backing off between tries.
+func (s *aggStage) retry(ctx context.Context, what string, op func(context.Context) error, onErr func(error)) bool {
+	bo := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	for {
+		err := op(ctx)
+		if err == nil {
+			return true
+		}
+		onErr(err)
+		if ctx.Err() != nil {
+			s.log.Error("giving up: "+what, zap.Error(err))
+			return false
+		}
+		s.log.Warn("retrying: "+what, zap.Error(err))
+		if bo.wait(ctx) != nil {
+			return false
+		}
+	}
+}

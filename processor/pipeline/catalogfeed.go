@@ -1,0 +1,224 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// CatalogSink applies one record of the compacted catalog topic (key and
+// value as on the topic; an empty value is a tombstone). The catalog
+// package's ParseUpdate + Catalog.Apply does this with an atomic swap.
+type CatalogSink interface {
+	ApplyRecord(key, value []byte) error
+}
+
+// CatalogSinkFunc adapts a function to CatalogSink.
+type CatalogSinkFunc func(key, value []byte) error
+
+// ApplyRecord calls f.
+func (f CatalogSinkFunc) ApplyRecord(key, value []byte) error { return f(key, value) }
+
+// catalogFeed follows the compacted catalog topic: every instance reads all
+// of it (no group), from the first offset of every partition, and applies
+// each record live. It reports when it has read up to the end offsets it
+// found at start, so readiness can wait for a complete catalog.
+type catalogFeed struct {
+	cfg    *Config
+	log    *zap.Logger
+	m      *Metrics
+	topic  string
+	sink   CatalogSink
+	open   ReaderFactory
+	health *Health
+}
+
+// run follows the topic until ctx ends.
+func (f *catalogFeed) run(ctx context.Context) error {
+	var ends map[int]int64
+	bo := backoff{min: f.cfg.RetryMin, max: f.cfg.RetryMax}
+	for {
+		var err error
+		if ends, err = endOffsets(ctx, f.cfg.Brokers, f.topic); err == nil {
+			break
+		}
+		f.log.Warn("cannot read catalog topic partitions; retrying", zap.String("topic", f.topic), zap.Error(err))
+		if bo.wait(ctx) != nil {
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	behind := len(ends)
+	caughtUp := func() {
+		mu.Lock()
+		behind--
+		done := behind == 0
+		mu.Unlock()
+		if done {
+			f.log.Info("catalog topic read to its end", zap.String("topic", f.topic))
+			f.health.setCatalog(true)
+		}
+	}
+	if behind == 0 {
+		f.health.setCatalog(true)
+	}
+	for p, end := range ends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.follow(ctx, p, end, caughtUp)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (f *catalogFeed) follow(ctx context.Context, p int, end int64, caughtUp func()) {
+	var r PartitionReader
+	var err error
+	bo := backoff{min: f.cfg.RetryMin, max: f.cfg.RetryMax}
+	for r == nil {
+		if r, err = f.open(f.topic, p, kafka.FirstOffset); err != nil {
+			f.log.Warn("cannot open catalog reader", zap.Int("partition", p), zap.Error(err))
+			if bo.wait(ctx) != nil {
+				return
+			}
+		}
+	}
+	defer r.Close()
+	done := end <= 0
+	if done {
+		caughtUp()
+	}
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.log.Warn("catalog fetch failed", zap.Int("partition", p), zap.Error(err))
+			if bo.wait(ctx) != nil {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		if err := f.apply(m.Key, m.Value); err != nil {
+			f.m.CatalogUpdates.WithLabelValues("rejected").Inc()
+			f.log.Warn("catalog record rejected", zap.Int("partition", p), zap.Int64("offset", m.Offset),
+				zap.ByteString("key", m.Key), zap.Error(err))
+		} else {
+			f.m.CatalogUpdates.WithLabelValues("applied").Inc()
+		}
+		if !done && m.Offset+1 >= end {
+			done = true
+			caughtUp()
+		}
+	}
+}
+
+func (f *catalogFeed) apply(key, value []byte) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError{v}
+		}
+	}()
+	return f.sink.ApplyRecord(key, value)
+}
+
+// endOffsets returns the end (high watermark) offset of every partition of
+// topic.
+func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	n, err := partitionCount(ctx, brokers, topic)
+	if err != nil {
+		return nil, err
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for p := 0; p < n; p++ {
+		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+	}
+	res, err := cl.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list offsets of %s: %w", topic, err)
+	}
+	ends := make(map[int]int64, n)
+	for _, po := range res.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("cannot list offsets of %s partition %d: %w", topic, po.Partition, po.Error)
+		}
+		ends[po.Partition] = po.LastOffset
+	}
+	return ends, nil
+}
+
+// errNoTopic says a topic does not exist.
+var errNoTopic = errors.New("topic does not exist")
+
+// partitionCount returns how many partitions topic has.
+func partitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
+	var last error
+	for _, b := range brokers {
+		d := kafka.Dialer{Timeout: 10 * time.Second}
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err != nil {
+			last = err
+			continue
+		}
+		parts, err := conn.ReadPartitions(topic)
+		conn.Close()
+		if err != nil {
+			if errors.Is(err, kafka.UnknownTopicOrPartition) {
+				return 0, fmt.Errorf("%s: %w", topic, errNoTopic)
+			}
+			last = err
+			continue
+		}
+		if len(parts) == 0 {
+			return 0, fmt.Errorf("%s: %w", topic, errNoTopic)
+		}
+		return len(parts), nil
+	}
+	return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, last)
+}
+
+// ensureTopic creates topic with n partitions when it does not exist;
+// compacted makes it a compacted topic.
+func ensureTopic(ctx context.Context, brokers []string, topic string, n, rf int, compacted bool) (created bool, err error) {
+	if _, err := partitionCount(ctx, brokers, topic); err == nil {
+		return false, nil
+	} else if !errors.Is(err, errNoTopic) {
+		return false, err
+	}
+	d := kafka.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return false, fmt.Errorf("cannot find the controller: %w", err)
+	}
+	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return false, fmt.Errorf("cannot reach the controller: %w", err)
+	}
+	defer cc.Close()
+	tc := kafka.TopicConfig{Topic: topic, NumPartitions: n, ReplicationFactor: rf}
+	if compacted {
+		tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+	}
+	if err := cc.CreateTopics(tc); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return false, fmt.Errorf("cannot create topic %s: %w", topic, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,137 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Headers of a dead letter. The value is the original statement bytes and
+// the key the original message key; these headers say why and from where.
+const (
+	HeaderError           = "unpair-error"            // every violation, one per line
+	HeaderReason          = "unpair-reason"           // short reason code, e.g. "invalid", "internal"
+	HeaderSourceTopic     = "unpair-source-topic"     // topic the statement was first read from
+	HeaderSourcePartition = "unpair-source-partition" // its partition, decimal
+	HeaderSourceOffset    = "unpair-source-offset"    // its offset, decimal
+	HeaderTime            = "unpair-time"             // when it was dead-lettered, RFC 3339 UTC
+)
+
+// Reason codes the pipeline itself gives (the decoder gives its own).
+const (
+	ReasonInvalid  = "invalid"  // rejected by a decoder error without a code
+	ReasonInternal = "internal" // processing panicked; recovered
+	ReasonEmpty    = "empty"    // the message had no value (a tombstone)
+)
+
+// origin is where a statement was first read: the input topic, which the
+// re-key stage copies into headers of the by-learner message so dead
+// letters of the second stage still point at the original.
+type origin struct {
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+// originOf returns the origin headers of m when present, else m's own place.
+func originOf(m *kafka.Message) origin {
+	o := origin{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+	var haveT, haveP, haveO bool
+	var t string
+	var p int
+	var off int64
+	for _, h := range m.Headers {
+		switch h.Key {
+		case HeaderSourceTopic:
+			t, haveT = string(h.Value), true
+		case HeaderSourcePartition:
+			v, err := strconv.Atoi(string(h.Value))
+			p, haveP = v, err == nil
+		case HeaderSourceOffset:
+			v, err := strconv.ParseInt(string(h.Value), 10, 64)
+			off, haveO = v, err == nil
+		}
+	}
+	if haveT && haveP && haveO {
+		o = origin{Topic: t, Partition: p, Offset: off}
+	}
+	return o
+}
+
+// originHeaders returns the headers naming o, followed by the message's
+// other headers (any older origin headers are replaced).
+func originHeaders(o origin, rest []kafka.Header) []kafka.Header {
+	hs := make([]kafka.Header, 0, len(rest)+3)
+	hs = append(hs,
+		kafka.Header{Key: HeaderSourceTopic, Value: []byte(o.Topic)},
+		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(o.Partition))},
+		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(o.Offset, 10))},
+	)
+	for _, h := range rest {
+		switch h.Key {
+		case HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset:
+			continue
+		}
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+// describe returns the reason code and the violation lines of err.
+func describe(err error) (code string, lines []string) {
+	var r Rejection
+	if errors.As(err, &r) {
+		code, lines = r.Code(), r.Lines()
+	}
+	if code == "" {
+		code = ReasonInvalid
+	}
+	if len(lines) == 0 {
+		lines = strings.Split(err.Error(), "\n")
+	}
+	return code, lines
+}
+
+// deadLetter builds the dead letter of m rejected for err, at now.
+func deadLetter(topic string, m *kafka.Message, err error, now time.Time) (kafka.Message, string) {
+	code, lines := describe(err)
+	o := originOf(m)
+	for i, l := range lines {
+		// one violation per line: a line may not carry its own newlines
+		lines[i] = strings.ReplaceAll(l, "\n", " ")
+	}
+	hs := originHeaders(o, nil)
+	hs = append(hs,
+		kafka.Header{Key: HeaderReason, Value: []byte(code)},
+		kafka.Header{Key: HeaderError, Value: []byte(strings.Join(lines, "\n"))},
+		kafka.Header{Key: HeaderTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
+	)
+	return kafka.Message{
+		Topic:   topic,
+		Key:     m.Key,
+		Value:   m.Value,
+		Headers: hs,
+		Time:    m.Time,
+	}, code
+}
+
+// panicError is a recovered panic turned into an error.
+type panicError struct{ v any }
+
+func (p panicError) Error() string   { return fmt.Sprintf("internal error while processing: %v", p.v) }
+func (p panicError) Code() string    { return ReasonInternal }
+func (p panicError) Lines() []string { return []string{p.Error()} }
+
+// Header returns the value of the named header of m, and whether it is set.
+func Header(m kafka.Message, key string) (string, bool) {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,94 @@
+// Package pipeline runs `unpair run`: Kafka in, the sharded engine in the
+// middle, Redis out, with each statement's effect applied exactly once to
+// the Redis state.
+//
+// # Stages
+//
+// Stage 1, re-key (consumer group <group>.rekey, on unless Rekey is off),
+// works like a Kafka Streams repartition topic. Per assigned input
+// partition it fetches batches, splits JSON arrays into single statements,
+// decodes each to find its learner key, and produces it to the by-learner
+// topic keyed by that key, to partition PartitionOf(key) = xxhash64(key)
+// mod partitions: a pure function, so every instance and every replay
+// agrees. Rejected statements go to the dead-letter topic. The input
+// offsets of a batch are committed only after all its produces are
+// acknowledged by all in-sync replicas. The by-learner message keeps the
+// original value, key headers and timestamp, plus headers naming the
+// original topic, partition and offset (for dead letters of stage 2).
+// A crash between produce and commit re-keys a batch twice; the engine
+// drops the second copy by statement id.
+//
+// Stage 2, aggregate (consumer group <group>), consumes the by-learner
+// topic (or the input itself when Rekey is off) with kafka-go's
+// ConsumerGroup/Generation API: gen.Start runs one fetcher per assigned
+// partition (a kafka.Reader without a group at the assigned offset, which
+// fetches in batches) and one flusher. Fetchers decode and Submit to the
+// Aggregator in batches, then record the partition's last dispatched
+// offset. Since one learner key always maps to one partition, and one
+// partition has one owner per generation, a learner's state has exactly
+// one owner.
+//
+// # Flush: the commit rule
+//
+// On a timer (FlushInterval) or when FlushSize statements wait, the
+// flusher takes a snapshot of the dispatched offsets and pending dead
+// letters, then:
+//
+//  1. Aggregator.Flush: a barrier; every statement dispatched before it is
+//     applied, and the changed learners come back serialized;
+//  2. produces the pending dead letters and the batch's decision events and
+//     waits for their acknowledgement;
+//  3. Store.WriteBatch: each learner atomically (one Lua call in its hash
+//     slot) with its applied offsets, guarded so an older write never
+//     overwrites a newer one;
+//  4. commits the snapshot's offsets + 1 (the next offset to read).
+//
+// So a committed offset never runs ahead of durable state. A failed step is
+// retried with backoff (unpair_redis_retries_total) and the flush does not
+// move on; meanwhile the in-flight budget (MaxInFlight statements fetched
+// but not durable) runs out and fetching stops, so a slow or down Redis
+// holds memory bounded, and /readyz reports not ready. Replays (after a
+// crash, a rebalance, a failed flush) are harmless: the engine stores each
+// learner's applied offsets with its state and skips what it has seen.
+//
+// Decision events are at-least-once: produced before the Redis write of
+// their batch, so a crash in between produces them again on replay, with
+// the same deterministic id (also in header unpair-event-id); consumers
+// drop duplicates by id. Redis state is exactly-once.
+//
+// # Rebalance and shutdown
+//
+// When a generation ends (rebalance or leaving), the flusher stops the
+// fetchers, makes a final flush bounded by FlushTimeout, commits, and drops
+// the generation's partitions from the aggregator (they are reloaded from
+// Redis on first touch by whoever owns them next). kafka-go joins the next
+// generation only after all of this returned. If the final flush cannot
+// complete, nothing more is committed: the next owner replays from the
+// last commit. Run stops the same way on cancellation, then leaves the
+// groups and closes the clients; the hard context cuts a stop that takes
+// longer than ShutdownTimeout.
+//
+// # Dead letters
+//
+// Every statement the decoder rejects, every message that holds none, and
+// every message whose processing panicked (recovered, reason "internal")
+// goes to the dead-letter topic with the original value and key and the
+// headers unpair-error (every violation, one per line), unpair-reason,
+// unpair-source-topic, unpair-source-partition, unpair-source-offset and
+// unpair-time. Every statement is counted once in unpair_statements_total
+// as processed, dead_lettered or duplicate.
+//
+// With Rekey off, producers must key by learner key; statements whose key
+// differs from their learner key, or whose partition none of the usual
+// partitioners (xxhash, murmur2, FNV-1a) gives for that key, are counted
+// in unpair_misrouted_total and warned about (rate-limited): their learner
+// may have two owners. Arrays are not split with Rekey off, and the
+// statements of one message share its offset.
+//
+// # Catalog
+//
+// Every instance reads the whole compacted catalog topic (no group, from
+// the first offset of each partition) and applies records live through a
+// CatalogSink (an atomic snapshot swap); /readyz waits until the records
+// present at start are applied.
+package pipeline

@@ -1,0 +1,149 @@
+package pipeline
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func testutilCounter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+func TestConfigValidate(t *testing.T) {
+	f := func(name string, mutate func(*Config), want string) {
+		t.Helper()
+		c := DefaultConfig()
+		c.Brokers, c.Redis = []string{"k:9092"}, []string{"r:6379"}
+		mutate(&c)
+		err := c.Validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: unexpected error %v", name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: error %v, want one naming %q", name, err, want)
+		}
+	}
+	f("defaults", func(c *Config) {}, "")
+	f("no brokers", func(c *Config) { c.Brokers = nil }, "brokers:")
+	f("broker without port", func(c *Config) { c.Brokers = []string{"kafka"} }, "brokers: \"kafka\"")
+	f("no redis", func(c *Config) { c.Redis = nil }, "redis:")
+	f("same topics", func(c *Config) { c.ByLearnerTopic = c.InputTopic }, "by-learner-topic")
+	f("rekey off ignores by-learner", func(c *Config) { c.Rekey = false; c.ByLearnerTopic = c.InputTopic }, "")
+	f("bad log format", func(c *Config) { c.LogFormat = "xml" }, "log-format")
+	f("negative interval", func(c *Config) { c.FlushInterval = -time.Second }, "flush-interval")
+	f("heartbeat above session", func(c *Config) { c.HeartbeatInterval = time.Minute }, "heartbeat-interval")
+	f("in-flight below flush size", func(c *Config) { c.MaxInFlight = 10; c.FlushSize = 100 }, "max-in-flight")
+	f("topic with space", func(c *Config) { c.DecisionTopic = "a b" }, "decision-topic")
+}
+
+func TestPartitionOfIsStableAndSpread(t *testing.T) {
+	// fixed values: every instance and every version must agree
+	if p := PartitionOf("0123456789abcdef0123456789abcdef", 12); p != PartitionOf("0123456789abcdef0123456789abcdef", 12) || p < 0 || p >= 12 {
+		t.Fatalf("PartitionOf out of range or unstable: %d", p)
+	}
+	counts := make([]int, 8)
+	for i := range 8000 {
+		counts[PartitionOf(strings.Repeat("x", i%7)+string(rune('a'+i%26))+string(rune(i)), 8)]++
+	}
+	for p, n := range counts {
+		if n < 500 {
+			t.Errorf("partition %d got %d of 8000 keys: badly spread %v", p, n, counts)
+		}
+	}
+	if PartitionOf("x", 0) != 0 {
+		t.Errorf("PartitionOf with no partitions must be 0")
+	}
+}
+
+func TestCheckRoute(t *testing.T) {
+	key := "0123456789abcdef0123456789abcdef"
+	right := PartitionOf(key, 6)
+	wrong := (right + 1) % 6
+	for _, q := range keyedPartitions([]byte(key), 6) {
+		if q == wrong {
+			wrong = (wrong + 1) % 6
+		}
+	}
+	f := func(k, learner string, p, n int, want string) {
+		t.Helper()
+		if got := checkRoute([]byte(k), learner, p, n); got != want {
+			t.Errorf("checkRoute(%q, %q, %d, %d) = %q, want %q", k, learner, p, n, got, want)
+		}
+	}
+	f(key, key, right, 6, "")
+	f("random", key, right, 6, MisrouteKeyMismatch)
+	f(key, key, wrong, 6, MisrouteWrongPartition)
+	f(key, key, 0, 1, "")
+}
+
+func TestSplitArray(t *testing.T) {
+	f := func(in string, want ...string) {
+		t.Helper()
+		got := splitArray([]byte(in))
+		if len(got) != len(want) {
+			t.Fatalf("splitArray(%q) = %d parts, want %d", in, len(got), len(want))
+		}
+		for i := range got {
+			if string(got[i]) != want[i] {
+				t.Errorf("splitArray(%q)[%d] = %q, want %q", in, i, got[i], want[i])
+			}
+		}
+	}
+	f(`{"a":1}`, `{"a":1}`)
+	f(` [{"a":1}, {"b":2}]`, `{"a":1}`, `{"b":2}`)
+	f(`[]`, `[]`)
+	f(`[{"a":`, `[{"a":`)
+}
+
+func TestBudgetBlocksAtLimit(t *testing.T) {
+	b := newBudget(2)
+	ctx := context.Background()
+	if err := b.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.tryAcquire() == nil {
+		t.Fatal("tryAcquire succeeded beyond the limit")
+	}
+	got := make(chan error, 1)
+	go func() { got <- b.acquire(ctx) }()
+	select {
+	case err := <-got:
+		t.Fatalf("acquire beyond the limit returned %v without a release", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	b.release(1)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("acquire did not wake after release")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := b.acquire(cctx); err == nil {
+		t.Fatal("acquire with a cancelled context succeeded at the limit")
+	}
+}
+
+func TestRateLimited(t *testing.T) {
+	r := rateLimited{every: time.Second}
+	t0 := time.Unix(100, 0)
+	if ok, _ := r.allow(t0); !ok {
+		t.Fatal("first call not allowed")
+	}
+	if ok, _ := r.allow(t0.Add(time.Millisecond)); ok {
+		t.Fatal("second call within the interval allowed")
+	}
+	ok, muted := r.allow(t0.Add(2 * time.Second))
+	if !ok || muted != 1 {
+		t.Fatalf("after the interval: ok=%v muted=%d, want true 1", ok, muted)
+	}
+}
