@@ -9,7 +9,8 @@
 # It starts a single-node Kafka 4.4.0 broker (scripts/kafka.sh), a Redis 7
 # server (scripts/redis.sh) and a three-master Redis Cluster
 # (scripts/redis-cluster.sh), exports UNPAIR_TEST_KAFKA, UNPAIR_TEST_REDIS,
-# UNPAIR_TEST_REDIS_CLUSTER, UNPAIR_TEST_KAFKA_CTL and UNPAIR_TEST_REQUIRE=1,
+# UNPAIR_TEST_REDIS_CLUSTER, UNPAIR_TEST_KAFKA_CTL, UNPAIR_TEST_KAFKA_LOCK
+# (see processor/testenv) and UNPAIR_TEST_REQUIRE=1,
 # then runs `gofmt -l`, `go vet` and `go test -race -timeout 25m`. Without
 # package arguments it covers ./...; with them, gofmt, vet and test cover
 # those packages. A server that cannot start fails the run.
@@ -81,6 +82,9 @@ source "$run_dir/redis.env"
 # shellcheck disable=SC1091
 source "$run_dir/cluster.env"
 export UNPAIR_TEST_REQUIRE=1
+# Fault tests restart the shared broker; processor/testenv serialises that
+# against other packages' Kafka tests with an flock on this file.
+export UNPAIR_TEST_KAFKA_LOCK=$run_dir/kafka-restart.lock
 say "servers ready in $(($(now_ms) - t_start)) ms: Kafka $UNPAIR_KAFKA_VERSION at $UNPAIR_TEST_KAFKA, Redis $UNPAIR_REDIS_VERSION at $UNPAIR_TEST_REDIS, Redis Cluster at $UNPAIR_TEST_REDIS_CLUSTER"
 say "$(go version), $(java -version 2>&1 | head -n1)"
 

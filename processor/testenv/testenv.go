@@ -1,16 +1,3 @@
-// Package testenv finds the real servers that integration tests run against.
-// The test command (scripts/test.sh) starts Apache Kafka and Redis and exports
-// their addresses; when they are absent, integration tests report clearly that
-// they did not run, unless UNPAIR_TEST_REQUIRE=1, in which case a missing
-// server fails the test instead of skipping it (CI sets it).
-//
-// Environment:
-//
-//	UNPAIR_TEST_KAFKA          host:port of a Kafka 4.x broker
-//	UNPAIR_TEST_REDIS          host:port of a Redis 7 server
-//	UNPAIR_TEST_REDIS_CLUSTER  comma-separated host:port of a Redis Cluster
-//	UNPAIR_TEST_KAFKA_CTL      a script taking stop|start to restart the broker (fault tests)
-//	UNPAIR_TEST_REQUIRE        1: missing servers fail tests instead of skipping them
 package testenv
 
 import (
@@ -35,8 +22,16 @@ func lookup(t testing.TB, name, what string) string {
 	return ""
 }
 
-// Kafka returns the bootstrap address of the real Kafka broker.
-func Kafka(t testing.TB) string { return lookup(t, "UNPAIR_TEST_KAFKA", "Kafka broker") }
+// Kafka returns the bootstrap address of the real Kafka broker. Under
+// scripts/test.sh it also holds the broker's restart lock in shared mode
+// until the test ends, so that a fault test of another package does not stop
+// the broker under this test (see KafkaCtl).
+func Kafka(t testing.TB) string {
+	t.Helper()
+	addr := lookup(t, "UNPAIR_TEST_KAFKA", "Kafka broker")
+	holdKafka(t, shared)
+	return addr
+}
 
 // Redis returns the address of the real Redis server.
 func Redis(t testing.TB) string { return lookup(t, "UNPAIR_TEST_REDIS", "Redis server") }
@@ -46,7 +41,17 @@ func RedisCluster(t testing.TB) []string {
 	return strings.Split(lookup(t, "UNPAIR_TEST_REDIS_CLUSTER", "Redis Cluster"), ",")
 }
 
-// KafkaCtl returns the path of the script that stops and starts the broker.
+// KafkaCtl returns the path of the script that stops and starts the broker
+// (run it with "stop" or "start"; "start" reuses the broker's data and port).
+// Under scripts/test.sh it first takes the broker's restart lock in exclusive
+// mode for the rest of the test: it waits until no test in any other test
+// process holds the broker through Kafka, and keeps them waiting until this
+// test ends. A test of this process that holds Kafka while another calls
+// KafkaCtl (parallel tests) makes KafkaCtl fail after a deadline: do not run
+// fault tests in parallel with other Kafka tests of the same package.
 func KafkaCtl(t testing.TB) string {
-	return lookup(t, "UNPAIR_TEST_KAFKA_CTL", "broker control script")
+	t.Helper()
+	ctl := lookup(t, "UNPAIR_TEST_KAFKA_CTL", "broker control script")
+	holdKafka(t, exclusive)
+	return ctl
 }
