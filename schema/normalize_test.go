@@ -89,7 +89,9 @@ func TestNormalizeFields(t *testing.T) {
 		{"scaled wins over raw", stmt(actAlice, "http://adlnet.gov/expapi/verbs/answered", objQuiz, `"result":{"score":{"scaled":0.3,"raw":8,"min":0,"max":10}}`),
 			func(e Evidence) bool { return e.Kind == KindAttempt && e.Scaled == 0.3 && !e.Correct(0.5) }},
 		{"moodle symmetric scaled", stmt(actAlice, "http://adlnet.gov/expapi/verbs/answered", objQuiz, `"result":{"score":{"scaled":0.5,"raw":75,"min":0,"max":100}}`),
-			func(e Evidence) bool { return e.Scaled == 0.75 && e.Deviations.Has(DevScaledSymmetric) && len(e.Notes) == 2 }},
+			func(e Evidence) bool {
+				return e.Scaled == 0.75 && e.Deviations.Has(DevScaledSymmetric) && len(e.Notes) == 2
+			}},
 		{"attempted without result is a launch", stmt(actAlice, VerbAttempted, objQuiz, ""),
 			func(e Evidence) bool { return e.Kind == KindLaunch }},
 		{"attempted with result", stmt(actAlice, VerbAttempted, objQuiz, `"result":{"success":false}`),
