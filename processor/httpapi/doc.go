@@ -1,0 +1,47 @@
+// Package httpapi is unpair's HTTP query API: which contents are
+// suppressed for a learner, and why. It is a thin layer over
+// processor/client (one Redis round trip per request); New returns an
+// http.Handler that `unpair run` and `unpair demo` mount beside /metrics,
+// /healthz and /readyz.
+//
+// # Endpoints
+//
+// {learner} is a learner key or a URL-escaped IFI (mailto:, sha1:,
+// account:<homePage>|<name>, openid:), e.g. mailto%3Aalice%40example.com;
+// the API derives the key as the processor does and answers with the key
+// only, never the identity.
+//
+//	GET /v1/learners/{learner}/suppressions?content=a,b,c
+//
+// Splits up to 1000 content ids (comma-separated, or repeated content
+// parameters) into allowed and suppressed, order kept:
+//
+//	200 {"learner":"5f0c...","allowed":["b"],
+//	     "suppressed":[{"content":"a","suppressed":true,"reason":"mastered",
+//	       "explanation":"You answered 4 in a row.","since":1700000000000,
+//	       "until":1702592000000,"evidence":{"attempts":4,"correct":4,...}}]}
+//
+//	POST /v1/learners/{learner}/suppressions   body {"contents":["a","b"]}
+//
+// The same for content ids that hold commas.
+//
+//	GET /v1/learners/{learner}/contents/{content}
+//
+// Explains one pair ({content} URL-escaped, slashes as %2F or literal):
+//
+//	200 {"learner":"5f0c...","content":"a","found":true,"suppressed":true,
+//	     "decision":{...}}
+//
+// found is false when unpair never decided on the pair (allowed);
+// suppressed is false for a decision whose suppression ended or whose until
+// has passed.
+//
+// # Errors
+//
+// Every error is JSON {"error":"..."} naming the bad parameter: 400 for a
+// malformed learner, a missing or too long content list or a bad body; 401
+// with WWW-Authenticate: Bearer when a token is configured and the request
+// lacks it (Authorization: Bearer <token>; compared in constant time); 404
+// for unknown /v1/ paths; 503 when Redis cannot be read (details in the
+// log, never the learner's identity).
+package httpapi

@@ -1,0 +1,217 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/unpair/unpair/processor/client"
+	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/store"
+)
+
+var secret = []byte("s3cret")
+
+const now = 1_700_000_000_000
+
+type fixture struct {
+	srv *httptest.Server
+	mr  *miniredis.Miniredis
+	key string // alice's learner key
+}
+
+func newFixture(t *testing.T, token string) *fixture {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	c, err := client.New(rdb, client.Options{Secret: secret, Now: func() time.Time { return time.UnixMilli(now) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := c.Key("mailto:alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(rdb, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.WriteBatch(context.Background(), []store.LearnerWrite{{Learner: key, Offset: 1, Decisions: []decision.Decision{
+		{Content: "q1", Suppressed: true, Reason: decision.Mastered, Explanation: "You answered 4 in a row.", Until: now + 1000, Evidence: decision.Evidence{Attempts: 4, Correct: 4}},
+		{Content: "https://x.org/a,b", Suppressed: true, Reason: decision.Feedback, Explanation: "You said it was not for you."},
+		{Content: "q3", Suppressed: false, Reason: decision.WrongAnswer, Explanation: "You missed one."},
+		{Content: "old", Suppressed: true, Reason: decision.Mastered, Until: now},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(c, token, zap.NewNop()))
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, mr: mr, key: key}
+}
+
+// do sends a request and decodes the JSON body into out (when not nil).
+func (f *fixture) do(t *testing.T, method, path, token, body string, out any) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("%s %s: Content-Type %q, body %s", method, path, ct, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: body %s: %v", method, path, b, err)
+		}
+	}
+	return resp
+}
+
+func TestSuppressions(t *testing.T) {
+	f := newFixture(t, "")
+	alice := url.PathEscape("mailto:alice@example.com")
+	check := func(path, method, body, wantAllowed, wantSuppressed string) {
+		t.Helper()
+		var r SuppressionsResponse
+		resp := f.do(t, method, path, "", body, &r)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+		var sup []string
+		for _, s := range r.Suppressed {
+			sup = append(sup, s.Content+"/"+string(s.Reason))
+		}
+		if (r.Learner == f.key) == strings.Contains(path, "bob") || len(r.Learner) != 32 || strings.Join(r.Allowed, ",") != wantAllowed || strings.Join(sup, ",") != wantSuppressed {
+			t.Fatalf("%s: %+v; want allowed %s suppressed %s", path, r, wantAllowed, wantSuppressed)
+		}
+	}
+	check("/v1/learners/"+alice+"/suppressions?content=q3,q1,new,old", "GET", "", "q3,new,old", "q1/mastered")
+	check("/v1/learners/"+f.key+"/suppressions?content=q1&content=q2", "GET", "", "q2", "q1/mastered")
+	check("/v1/learners/"+url.PathEscape(`{"mbox":"mailto:alice@example.com"}`)+"/suppressions?content=q1", "GET", "", "", "q1/mastered")
+	check("/v1/learners/"+alice+"/suppressions", "POST", `{"contents":["https://x.org/a,b","q9"]}`, "q9", "https://x.org/a,b/feedback")
+	check("/v1/learners/mailto%3Abob%40example.com/suppressions?content=q1", "GET", "", "q1", "")
+
+	// The raw identity never comes back.
+	resp, err := http.Get(f.srv.URL + "/v1/learners/" + alice + "/suppressions?content=q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(b), "alice") || !strings.Contains(string(b), `"explanation":"You answered 4 in a row."`) || !strings.Contains(string(b), `"suppressed":[{`) {
+		t.Fatalf("body %s", b)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	f := newFixture(t, "")
+	check := func(path string, found, active bool, reason decision.Reason) {
+		t.Helper()
+		var r ExplainResponse
+		if resp := f.do(t, "GET", path, "", "", &r); resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+		if r.Learner != f.key || r.Found != found || r.Active != active || (r.Decision != nil) != found || (found && r.Decision.Reason != reason) {
+			t.Fatalf("%s: %+v", path, r)
+		}
+	}
+	base := "/v1/learners/" + url.PathEscape("mailto:alice@example.com") + "/contents/"
+	check(base+"q1", true, true, decision.Mastered)
+	check(base+"q3", true, false, decision.WrongAnswer)
+	check(base+"old", true, false, decision.Mastered)
+	check(base+"never", false, false, "")
+	check(base+url.PathEscape("https://x.org/a,b"), true, true, decision.Feedback)
+	check(base+"https:%2F%2Fx.org%2Fa,b", true, true, decision.Feedback)
+
+	// A literal slash in the content id is part of the id.
+	var r ExplainResponse
+	f.do(t, "GET", base+"unit-1/q2", "", "", &r)
+	if r.Content != "unit-1/q2" || r.Found {
+		t.Fatalf("literal slash: %+v", r)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	f := newFixture(t, "")
+	many := strings.Repeat("c,", MaxContents) + "c"
+	check := func(method, path, body string, code int, want string) {
+		t.Helper()
+		var r ErrorResponse
+		resp := f.do(t, method, path, "", body, &r)
+		if resp.StatusCode != code || !strings.Contains(r.Error, want) {
+			t.Fatalf("%s %s: %d %q; want %d containing %q", method, path, resp.StatusCode, r.Error, code, want)
+		}
+	}
+	check("GET", "/v1/learners/"+f.key+"/suppressions", "", 400, "content: required")
+	check("GET", "/v1/learners/"+f.key+"/suppressions?content=,,", "", 400, "content: required")
+	check("GET", "/v1/learners/"+f.key+"/suppressions?content="+many, "", 400, fmt.Sprintf("content: %d content ids, at most %d", MaxContents+1, MaxContents))
+	check("GET", "/v1/learners/alice%40example.com/suppressions?content=a", "", 400, "learner: ")
+	check("GET", "/v1/learners/mailto%3Aalice/suppressions?content=a", "", 400, "learner: ")
+	check("GET", "/v1/learners/"+url.PathEscape(`{"name":"x"}`)+"/contents/a", "", 400, "learner: ")
+	check("POST", "/v1/learners/"+f.key+"/suppressions", `{"contents":"a"}`, 400, "body: ")
+	check("POST", "/v1/learners/"+f.key+"/suppressions", `{"ids":["a"]}`, 400, "body: ")
+	check("POST", "/v1/learners/"+f.key+"/suppressions", `{"contents":["a",""]}`, 400, "contents[1]: must not be empty")
+	check("POST", "/v1/learners/"+f.key+"/suppressions", `{"contents":[]}`, 400, "content: required")
+	check("GET", "/v1/learners/"+f.key+"/contents/", "", 400, "content: required")
+	check("GET", "/v1/nothing", "", 404, "no such endpoint")
+
+	f.mr.Close()
+	check("GET", "/v1/learners/"+f.key+"/suppressions?content=a", "", 503, "cannot read decisions")
+	check("GET", "/v1/learners/"+f.key+"/contents/a", "", 503, "cannot read decisions")
+}
+
+func TestToken(t *testing.T) {
+	f := newFixture(t, "tok-123")
+	path := "/v1/learners/" + f.key + "/contents/q1"
+	check := func(header string, code int, wantAuth string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.srv.URL+path, nil)
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e ErrorResponse
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != code || resp.Header.Get("WWW-Authenticate") != wantAuth {
+			t.Fatalf("Authorization %q: %d %q (WWW-Authenticate %q); want %d %q", header, resp.StatusCode, e.Error, resp.Header.Get("WWW-Authenticate"), code, wantAuth)
+		}
+		if code == 401 && e.Error == "" {
+			t.Fatal("401 without a JSON error")
+		}
+	}
+	check("", 401, `Bearer realm="unpair"`)
+	check("Basic dG9rLTEyMw==", 401, `Bearer realm="unpair"`)
+	check("Bearer tok-12", 401, `Bearer realm="unpair", error="invalid_token"`)
+	check("Bearer tok-1234", 401, `Bearer realm="unpair", error="invalid_token"`)
+	check("Bearer tok-123", 200, "")
+	check("bearer tok-123", 200, "")
+}
