@@ -29,10 +29,9 @@ type Aggregator struct {
 	base      int64
 	rule      Rule
 
-	mu       sync.Mutex
-	deltas   map[cellKey]*vec
-	learners map[cellKey]map[string]struct{}
-	last     int64
+	mu     sync.Mutex
+	deltas map[cellKey]*vec
+	last   int64
 }
 
 // NewAggregator returns the aggregator of one partition. base is the offset
@@ -45,7 +44,6 @@ func NewAggregator(partition int32, base int64, rule Rule) *Aggregator {
 		base:      base,
 		rule:      rule,
 		deltas:    make(map[cellKey]*vec),
-		learners:  make(map[cellKey]map[string]struct{}),
 		last:      base,
 	}
 }
@@ -97,15 +95,6 @@ func (a *Aggregator) Apply(ev *schema.Evidence, before, after *Pair, offset int6
 	if dur := ev.Duration; dur > 0 && engages(ev.Kind) {
 		v[fTimeMS] += min(dur, int64(MaxStatementDuration)) / 1e6
 	}
-	if ev.Learner != "" {
-		k := cellKey{ev.Content, d}
-		s := a.learners[k]
-		if s == nil {
-			s = make(map[string]struct{})
-			a.learners[k] = s
-		}
-		s[ev.Learner] = struct{}{}
-	}
 	a.diff(ev.Content, before, after)
 }
 
@@ -134,7 +123,7 @@ type contribution struct {
 	fig int
 }
 
-// contributions lists the figures a pair counts in; at most five.
+// contributions lists the figures a pair counts in; at most seven.
 func (a *Aggregator) contributions(p *Pair, out []contribution) []contribution {
 	if p.Started() {
 		out = append(out, contribution{dayOf(p.StartedAt), fStarts})
@@ -150,15 +139,19 @@ func (a *Aggregator) contributions(p *Pair, out []contribution) []contribution {
 	if p.Completed() {
 		out = append(out, contribution{dayOf(p.CompletedAt), fCompletions})
 	}
-	if p.Mastered() {
-		out = append(out, contribution{dayOf(p.MasteredAt), fMastered})
+	if p.Started() || p.Mastered() {
+		d := dayOf(max(p.LastSeen, p.MasteredAt))
+		out = append(out, contribution{d, fReach})
+		if p.Mastered() {
+			out = append(out, contribution{d, fMastered})
+		}
 	}
 	return out
 }
 
 // diff adds the contributions of after and removes those of before.
 func (a *Aggregator) diff(content string, before, after *Pair) {
-	var bb, ab [6]contribution
+	var bb, ab [8]contribution
 	var b, n []contribution
 	if before != nil {
 		b = a.contributions(before, bb[:0])
@@ -185,13 +178,6 @@ type Cell struct {
 	Delta   vec
 }
 
-// Learners is the set of learner keys active on a content on a day.
-type Learners struct {
-	Content string
-	Day     day
-	Keys    []string
-}
-
 // Batch is what one Flush hands to Writer.Write: the changes of a partition
 // up to Offset. Write it until it succeeds (writing it twice is harmless);
 // do not write learner states past Offset before it has succeeded.
@@ -199,11 +185,10 @@ type Batch struct {
 	Partition int32
 	Offset    int64
 	Cells     []Cell
-	Learners  []Learners
 }
 
 // Empty reports whether the batch changes no figure.
-func (b *Batch) Empty() bool { return len(b.Cells) == 0 && len(b.Learners) == 0 }
+func (b *Batch) Empty() bool { return len(b.Cells) == 0 }
 
 // Flush returns the changes since the last Flush as a batch guarded by
 // offset, the highest offset of the partition whose statements have all
@@ -218,22 +203,10 @@ func (a *Aggregator) Flush(offset int64) Batch {
 			b.Cells = append(b.Cells, Cell{Content: k.content, Day: k.day, Delta: *v})
 		}
 	}
-	for k, s := range a.learners {
-		keys := make([]string, 0, len(s))
-		for l := range s {
-			keys = append(keys, l)
-		}
-		slices.Sort(keys)
-		b.Learners = append(b.Learners, Learners{Content: k.content, Day: k.day, Keys: keys})
-	}
 	slices.SortFunc(b.Cells, func(x, y Cell) int {
 		return cmp.Or(cmp.Compare(x.Day, y.Day), cmp.Compare(x.Content, y.Content))
 	})
-	slices.SortFunc(b.Learners, func(x, y Learners) int {
-		return cmp.Or(cmp.Compare(x.Day, y.Day), cmp.Compare(x.Content, y.Content))
-	})
 	clear(a.deltas)
-	clear(a.learners)
 	return b
 }
 

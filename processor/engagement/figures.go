@@ -17,7 +17,8 @@ const (
 	fRatings            // rating statements on the day
 	fActive             // started pairs whose latest activity falls on the day
 	fOpen               // of those, pairs not completed and not far along (see Rule)
-	fMastered           // pairs currently suppressed as mastered, by the day they became so
+	fMastered           // pairs currently suppressed as mastered, by the later of latest activity and mastering
+	fReach              // pairs started or mastered, by the same day as fMastered (the mastered share's base)
 	fHist               // histBuckets counts: started pairs by total time spent, by latest activity day
 	numFigures   = fHist + histBuckets
 )

@@ -1,11 +1,6 @@
 package engagement
 
-import (
-	"strconv"
-	"strings"
-
-	"github.com/cespare/xxhash/v2"
-)
+import "strconv"
 
 // Keys builds the Redis keys of the engagement figures (docs/engagement.md).
 // Prefix defaults to "unpair:v1".
@@ -14,12 +9,11 @@ import (
 //	<prefix>:{e:<partition>}:d:<day>     hash    field = content id, value = the partition's partial figures of that day
 //	<prefix>:{ei}:p                      set     partitions that ever wrote figures
 //	<prefix>:{ei}:c:<day>                set     content ids with figures on that day
-//	<prefix>:{c:<content hash>}:u:<day>  HLL     learner keys active on the content that day
 //
-// <day> is YYYYMMDD (UTC), <content hash> the xxhash64 of the content id in
-// 16 hex digits. Each hash tag keeps what one atomic step or one multi-key
-// read touches in one cluster slot: a partition's batch, the index, a
-// content's days.
+// <day> is YYYYMMDD (UTC). Each hash tag keeps what one atomic step or one
+// multi-key read touches in one cluster slot: a partition's batch, the
+// index. Content ids are never part of a key (they are IRIs of any length
+// and may hold braces); they are hash fields and set members.
 type Keys struct {
 	Prefix string
 }
@@ -46,15 +40,3 @@ func (k Keys) Partitions() string { return k.prefix() + ":{ei}:p" }
 
 // Contents is the set of contents with figures on a day.
 func (k Keys) Contents(d day) string { return k.prefix() + ":{ei}:c:" + d.String() }
-
-// Learners is the HyperLogLog of learners active on a content on a day.
-func (k Keys) Learners(content string, d day) string {
-	return k.prefix() + ":{c:" + ContentHash(content) + "}:u:" + d.String()
-}
-
-// ContentHash is the content id's hash used in key hash tags: content ids
-// are IRIs of any length and may hold braces, so they never appear in keys.
-func ContentHash(content string) string {
-	s := strconv.FormatUint(xxhash.Sum64String(content), 16)
-	return strings.Repeat("0", 16-len(s)) + s
-}

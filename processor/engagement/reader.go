@@ -29,7 +29,7 @@ type Figures struct {
 	CompletionRate float64 `json:"completion_rate"` // completions / starts, at most 1
 	Attempts       int64   `json:"attempts"`        // attempt statements
 	Launches       int64   `json:"launches"`        // launch statements
-	UniqueLearners int64   `json:"unique_learners"` // learners active on it in the window (HyperLogLog estimate)
+	UniqueLearners int64   `json:"unique_learners"` // learners who engaged with it and whose latest activity is in the window (exact)
 
 	TimeSpentMS       int64 `json:"time_spent_ms"`        // result.duration summed
 	MedianTimeSpentMS int64 `json:"median_time_spent_ms"` // median of a learner's total time, over learners last active in the window
@@ -41,8 +41,9 @@ type Figures struct {
 	Ratings       int64   `json:"ratings"`
 	AverageRating float64 `json:"average_rating"` // scaled [0, 1]; 0 without ratings
 
-	Mastered      int64   `json:"mastered"`       // learners for whom it is suppressed as mastered, by when that began
-	MasteredShare float64 `json:"mastered_share"` // mastered / unique learners, at most 1
+	Mastered      int64   `json:"mastered"`       // learners for whom it is suppressed as mastered, active or mastered in the window
+	Reach         int64   `json:"reach"`          // learners who engaged with it or master it, active or mastered in the window
+	MasteredShare float64 `json:"mastered_share"` // mastered / reach
 
 	Daily []Daily `json:"daily"` // one entry per day of the window, oldest first
 }
@@ -139,14 +140,6 @@ func (r *Reader) Figures(ctx context.Context, contents []string, days int, now t
 			reads = append(reads, read{di, pipe.HMGet(ctx, r.keys.Day(int32(p), d), contents...)})
 		}
 	}
-	hll := make([]*redis.IntCmd, len(contents))
-	for ci, c := range contents {
-		ks := make([]string, len(ds))
-		for i, d := range ds {
-			ks[i] = r.keys.Learners(c, d)
-		}
-		hll[ci] = pipe.PFCount(ctx, ks...)
-	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("cannot read engagement figures of %d contents over %d days: %w", len(contents), days, err)
 	}
@@ -171,11 +164,7 @@ func (r *Reader) Figures(ctx context.Context, contents []string, days int, now t
 	}
 	idleCut := dayOfTime(now) - day(r.rule.IdleDays)
 	for ci, c := range contents {
-		u, err := hll[ci].Result()
-		if err != nil {
-			return nil, fmt.Errorf("cannot count learners of %q: %w", c, err)
-		}
-		out[ci] = summarize(c, ds, sums[ci], u, idleCut)
+		out[ci] = summarize(c, ds, sums[ci], idleCut)
 	}
 	return out, nil
 }
@@ -201,8 +190,8 @@ func ratio(a, b int64) float64 {
 	return min(float64(a)/float64(b), 1)
 }
 
-func summarize(content string, ds []day, per []vec, unique int64, idleCut day) Figures {
-	f := Figures{Content: content, From: ds[0].ISO(), To: ds[len(ds)-1].ISO(), Days: len(ds), UniqueLearners: unique}
+func summarize(content string, ds []day, per []vec, idleCut day) Figures {
+	f := Figures{Content: content, From: ds[0].ISO(), To: ds[len(ds)-1].ISO(), Days: len(ds)}
 	var tot vec
 	f.Daily = make([]Daily, len(ds))
 	for i, d := range ds {
@@ -226,8 +215,9 @@ func summarize(content string, ds []day, per []vec, unique int64, idleCut day) F
 	if f.Ratings > 0 {
 		f.AverageRating = float64(tot[fRatingMilli]) / 1000 / float64(f.Ratings)
 	}
-	f.Mastered = tot[fMastered]
-	f.MasteredShare = ratio(f.Mastered, unique)
+	f.UniqueLearners = tot[fActive]
+	f.Mastered, f.Reach = tot[fMastered], tot[fReach]
+	f.MasteredShare = ratio(f.Mastered, f.Reach)
 	return f
 }
 
@@ -237,7 +227,7 @@ type Query struct {
 	Days     int       // window length, 1..MaxDays
 	Now      time.Time // the window ends on this day
 	Limit    int       // at most this many entries; 0: no limit
-	MinBase  int64     // ignore contents whose denominator (idle or unique learners) is under this; 0 counts as 1
+	MinBase  int64     // ignore contents whose denominator (idle learners, reach) is under this; 0 counts as 1
 }
 
 func (r *Reader) rank(ctx context.Context, q Query, keep func(*Figures) bool, less func(a, b *Figures) int) ([]Figures, error) {
@@ -284,7 +274,7 @@ func (r *Reader) BarelyTouched(ctx context.Context, q Query) ([]Figures, error) 
 func (r *Reader) Mastered(ctx context.Context, q Query) ([]Figures, error) {
 	base := max(q.MinBase, 1)
 	return r.rank(ctx, q,
-		func(f *Figures) bool { return f.Mastered > 0 && f.UniqueLearners >= base },
+		func(f *Figures) bool { return f.Mastered > 0 && f.Reach >= base },
 		func(a, b *Figures) int {
 			return cmp.Or(cmp.Compare(b.MasteredShare, a.MasteredShare), cmp.Compare(b.Mastered, a.Mastered))
 		})

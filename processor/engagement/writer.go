@@ -125,10 +125,10 @@ func (w *Writer) expireAt(d day) int64 {
 }
 
 // Write stores a batch. It reports whether the figures were applied (false:
-// the guard shows this batch or a later one is already in). The unique
-// learner sets and the content index are written first; they are sets, so
-// writing them again is harmless. Retrying Write after an error, even one
-// that hides a success, never counts anything twice.
+// the guard shows this batch or a later one is already in). The content
+// index is written first; it is made of sets, so writing it again is
+// harmless. Retrying Write after an error, even one that hides a success,
+// never counts anything twice.
 func (w *Writer) Write(ctx context.Context, b Batch) (bool, error) {
 	if b.Offset < 0 {
 		return false, nil
@@ -143,20 +143,8 @@ func (w *Writer) Write(ctx context.Context, b Batch) (bool, error) {
 		pipe.SAdd(ctx, w.keys.Contents(d), cs...)
 		pipe.ExpireAt(ctx, w.keys.Contents(d), time.Unix(w.expireAt(d), 0))
 	}
-	for _, l := range b.Learners {
-		if len(l.Keys) == 0 {
-			continue
-		}
-		ks := make([]any, len(l.Keys))
-		for i, k := range l.Keys {
-			ks[i] = k
-		}
-		key := w.keys.Learners(l.Content, l.Day)
-		pipe.PFAdd(ctx, key, ks...)
-		pipe.ExpireAt(ctx, key, time.Unix(w.expireAt(l.Day), 0))
-	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return false, fmt.Errorf("cannot write engagement sets of partition %d: %w", b.Partition, err)
+		return false, fmt.Errorf("cannot write engagement index of partition %d: %w", b.Partition, err)
 	}
 
 	keys := []string{w.keys.Offset(b.Partition)}
