@@ -27,13 +27,10 @@ func isIRI(s []byte) bool {
 		return false
 	}
 	for j := i + 1; j < len(s); j++ {
-		c := s[j]
-		switch {
-		case c <= 0x20 || c == 0x7f:
+		switch iriClass[s[j]] {
+		case iriBad:
 			return false
-		case c == '<' || c == '>' || c == '"' || c == '{' || c == '}' || c == '|' || c == '\\' || c == '^' || c == '`':
-			return false
-		case c == '%':
+		case iriPct:
 			if j+2 >= len(s) || !isHexDigit(s[j+1]) || !isHexDigit(s[j+2]) {
 				return false
 			}
@@ -41,6 +38,24 @@ func isIRI(s []byte) bool {
 	}
 	return true
 }
+
+const (
+	iriOK uint8 = iota
+	iriBad
+	iriPct
+)
+
+// iriClass classifies the bytes after an IRI's scheme.
+var iriClass = func() (t [256]uint8) {
+	for c := 0; c <= 0x20; c++ {
+		t[c] = iriBad
+	}
+	for _, c := range "\x7f<>\"{}|\\^`" {
+		t[c] = iriBad
+	}
+	t['%'] = iriPct
+	return t
+}()
 
 func isAlpha(c byte) bool    { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 func isDigit(c byte) bool    { return '0' <= c && c <= '9' }
