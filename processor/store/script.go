@@ -9,12 +9,15 @@ import "github.com/redis/go-redis/v9"
 //	KEYS[3] offsets hash     KEYS[4] engagement hash
 //	ARGV[1] partition        ARGV[2] offset (decimal, no leading zeros)
 //	ARGV[3] TTL in ms (0: leave expiry alone)
-//	ARGV[4] "1": set state to ARGV[5]; "0": leave state alone
-//	ARGV[6] n decision fields, then n field/value pairs
+//	ARGV[4] "1": set state to ARGV[6]; "0": leave state alone
+//	ARGV[5] "1": a refresh (no new event): apply when the stored offset is
+//	        <= ARGV[2]; "0": apply only when it is < ARGV[2]
+//	ARGV[7] n decision fields, then n field/value pairs
 //	then    m engagement fields, then m field/value pairs
 //
-// Returns 1 when applied, 0 when the stored offset is >= ARGV[2] (stale:
-// already applied, e.g. a redelivery or a retried pipeline).
+// Returns 1 when applied, 0 when stale: the stored offset is >= ARGV[2]
+// (> for a refresh): already applied, e.g. a redelivery or a retried
+// pipeline, or a write from an owner that lost the learner.
 //
 // The offset is written last: Redis does not roll back a script that fails
 // half way (WRONGTYPE, OOM), and with the offset unchanged the retried write
@@ -33,9 +36,15 @@ local function ge(a, b)
 end
 local off = ARGV[2]
 local cur = redis.call('HGET', KEYS[3], ARGV[1])
-if cur and ge(cur, off) then return 0 end
-if ARGV[4] == '1' then redis.call('SET', KEYS[2], ARGV[5]) end
-local i = 6
+if cur then
+  if ARGV[5] == '1' then
+    if cur ~= off and ge(cur, off) then return 0 end
+  elseif ge(cur, off) then
+    return 0
+  end
+end
+if ARGV[4] == '1' then redis.call('SET', KEYS[2], ARGV[6]) end
+local i = 7
 local function hset(key)
   local n = tonumber(ARGV[i])
   i = i + 1

@@ -74,6 +74,12 @@ type LearnerWrite struct {
 	// Engagement are absolute values for the engagement hash (":e"), e.g.
 	// last_seen, last_verb; never increments, so a replay is harmless.
 	Engagement []Field
+	// Refresh marks a write that reflects no new event (a sweep that found
+	// a review due, an operator's override) at the learner's newest applied
+	// Offset: it applies when the stored offset is not newer (<=) instead of
+	// strictly older, so it is not dropped as stale, while a write from an
+	// owner that lost the learner to a newer one still is.
+	Refresh bool
 }
 
 // Result tells what WriteBatch did.
@@ -84,7 +90,8 @@ type Result struct {
 
 // WriteBatch writes many learners in one pipelined round trip. Each learner
 // is applied atomically by one Lua script that first compares Offset with
-// the stored offset of Partition and applies only if it is greater; so the
+// the stored offset of Partition and applies only if it is greater (or
+// equal, for a Refresh); so the
 // same batch written twice, a Kafka redelivery or a pipeline retried by
 // go-redis leaves the state of one clean pass.
 //
@@ -169,13 +176,16 @@ func (s *Store) args(w *LearnerWrite) ([]any, error) {
 	if w.Offset < 0 {
 		return nil, fmt.Errorf("offset %d: must not be negative", w.Offset)
 	}
-	a := make([]any, 0, 7+2*len(w.Decisions)+2*len(w.Engagement))
+	a := make([]any, 0, 8+2*len(w.Decisions)+2*len(w.Engagement))
 	a = append(a, strconv.FormatInt(int64(w.Partition), 10), strconv.FormatInt(w.Offset, 10), s.ttlMs)
+	setState, refresh := "0", "0"
 	if w.State != nil {
-		a = append(a, "1", w.State)
-	} else {
-		a = append(a, "0", "")
+		setState = "1"
 	}
+	if w.Refresh {
+		refresh = "1"
+	}
+	a = append(a, setState, refresh, w.State)
 	a = append(a, len(w.Decisions))
 	for j := range w.Decisions {
 		v, err := EncodeDecision(w.Decisions[j])

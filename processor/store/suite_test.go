@@ -149,6 +149,27 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 		}
 	})
 
+	t.Run("refresh applies at the stored offset, not below", func(t *testing.T) {
+		s := newTestStore(t, rdb, 0)
+		f := func(off int64, refresh bool, state string, applied bool) {
+			t.Helper()
+			res := write(t, s, LearnerWrite{Learner: "l", Partition: 1, Offset: off, Refresh: refresh, State: []byte(state),
+				Decisions: []decision.Decision{{Content: "c", Suppressed: !refresh, Reason: decision.ReviewDue}}})
+			if (res.Applied == 1) != applied {
+				t.Fatalf("offset %d refresh %v: %+v, want applied=%v", off, refresh, res, applied)
+			}
+		}
+		f(20, true, "first", true) // nothing stored yet
+		f(20, false, "same", false)
+		f(20, true, "sweep", true)
+		f(19, true, "old owner", false)
+		f(21, false, "next", true)
+		f(21, true, "sweep2", true)
+		if sn := snap(t, s, "l"); sn.State != "sweep2" || sn.Offsets["1"] != "21" || !strings.HasPrefix(sn.Decisions["c"], "0|review_due|") {
+			t.Fatalf("%+v", sn)
+		}
+	})
+
 	t.Run("offsets compared exactly", func(t *testing.T) {
 		s := newTestStore(t, rdb, 0)
 		f := func(off int64, applied bool) {
