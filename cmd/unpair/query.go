@@ -58,7 +58,7 @@ func runQuery(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, 2, usageError{fmt.Errorf("query: --timeout %v: must be positive", *timeout)})
 	}
 
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: splitAddrs(*addrs), IsClusterMode: *cluster})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: queryAddrs(*addrs), IsClusterMode: *cluster})
 	defer rdb.Close()
 	c, err := client.New(rdb, client.Options{Secret: []byte(*secret), Prefix: *prefix})
 	if err != nil {
@@ -78,14 +78,14 @@ func runQuery(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(stderr, 1, fmt.Errorf("query: %w", err))
 		}
-		fmt.Fprintln(stdout, describe(x))
+		fmt.Fprintln(stdout, describeQuery(x))
 	}
 	return 0
 }
 
-// describe renders one pair as a line: the verdict, the content, and the
+// describeQuery renders one pair as a line: the verdict, the content, and the
 // decision behind it.
-func describe(x client.Explanation) string {
+func describeQuery(x client.Explanation) string {
 	var b strings.Builder
 	if x.Active {
 		b.WriteString("suppressed  ")
@@ -117,7 +117,7 @@ func describe(x client.Explanation) string {
 	return b.String()
 }
 
-func splitAddrs(s string) []string {
+func queryAddrs(s string) []string {
 	var out []string
 	for _, a := range strings.Split(s, ",") {
 		if a = strings.TrimSpace(a); a != "" {
