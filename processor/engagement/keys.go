@@ -3,12 +3,13 @@ package engagement
 import "strconv"
 
 // Keys builds the Redis keys of the engagement figures (docs/engagement.md).
-// Prefix defaults to "unpair:v1".
+// Prefix is the deployment's key prefix, as in processor/store ("" means
+// "unpair"); keys are version 1 of the layout:
 //
-//	<prefix>:{e:<partition>}:o           string  offset of the partition's last applied batch (the guard)
-//	<prefix>:{e:<partition>}:d:<day>     hash    field = content id, value = the partition's partial figures of that day
-//	<prefix>:{ei}:p                      set     partitions that ever wrote figures
-//	<prefix>:{ei}:c:<day>                set     content ids with figures on that day
+//	<prefix>:v1:{e:<partition>}:o        string  offset of the partition's last applied batch (the guard)
+//	<prefix>:v1:{e:<partition>}:d:<day>  hash    field = content id, value = the partition's partial figures of that day
+//	<prefix>:v1:{ei}:p                   set     partitions that ever wrote figures
+//	<prefix>:v1:{ei}:c:<day>             set     content ids with figures on that day
 //
 // <day> is YYYYMMDD (UTC). Each hash tag keeps what one atomic step or one
 // multi-key read touches in one cluster slot: a partition's batch, the
@@ -22,7 +23,7 @@ func (k Keys) prefix() string {
 	if k.Prefix == "" {
 		return "unpair:v1"
 	}
-	return k.Prefix
+	return k.Prefix + ":v1"
 }
 
 func (k Keys) partition(p int32) string {
