@@ -206,13 +206,13 @@ func (s *server) list(rank func(context.Context, engagement.Query) ([]engagement
 
 // LearnerDecision is one decision in a learner lookup.
 type LearnerDecision struct {
-	Content     string          `json:"content"`
-	Suppressed  bool            `json:"suppressed"` // suppressed now: stored as suppressed and until not passed
-	Reason      decision.Reason `json:"reason"`
-	Explanation string          `json:"explanation"`
-	Since       int64           `json:"since"`
-	Until       int64           `json:"until"`      // review due or end of suppression, unix ms; 0 = none
-	ReviewDue   bool            `json:"review_due"` // until has passed: the content is worth reviewing again
+	Content     string            `json:"content"`
+	Suppressed  bool              `json:"suppressed"` // suppressed now: stored as suppressed and until not passed
+	Reason      decision.Reason   `json:"reason"`
+	Explanation string            `json:"explanation"`
+	Since       int64             `json:"since"`
+	Until       int64             `json:"until"`      // review due or end of suppression, unix ms; 0 = none
+	ReviewDue   bool              `json:"review_due"` // until has passed: the content is worth reviewing again
 	Evidence    decision.Evidence `json:"evidence"`
 }
 
