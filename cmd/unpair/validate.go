@@ -22,15 +22,16 @@ array of statements, or NDJSON, and prints one line per invalid statement:
 
   FILE:LINE: statement INDEX: PATH: RULE; PATH: RULE...
 
---strict (default) applies the xAPI spec; --tolerant accepts the deviations
-unpair tolerates on ingestion and prints them. Exit status: 0 all valid,
+--tolerant (the default, as on ingestion) accepts the deviations real
+emitters make when the evidence stays unambiguous, and prints them;
+--strict applies the xAPI spec as written. Exit status: 0 all valid,
 1 some statement invalid, 2 usage error or unreadable file.`
 
 func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	strict := fs.Bool("strict", false, "apply the spec strictly (default)")
-	tolerant := fs.Bool("tolerant", false, "accept and print tolerated deviations")
+	strict := fs.Bool("strict", false, "apply the xAPI spec as written")
+	tolerant := fs.Bool("tolerant", false, "accept and print the deviations tolerated on ingestion (default)")
 	spec := fs.String("spec", "auto", "xAPI version rules: auto, 1.0.3 or 2.0.0")
 	maxBytes := fs.Int("max-bytes", schema.DefaultMaxBytes, "largest statement accepted")
 	if err := fs.Parse(args); err != nil {
@@ -43,9 +44,9 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *strict && *tolerant {
 		return fail(stderr, 2, usageError{errors.New("validate: --strict and --tolerant exclude each other")})
 	}
-	opt := schema.Options{Mode: schema.Strict, MaxBytes: *maxBytes}
-	if *tolerant {
-		opt.Mode = schema.Tolerant
+	opt := schema.Options{Mode: schema.Tolerant, MaxBytes: *maxBytes}
+	if *strict {
+		opt.Mode = schema.Strict
 	}
 	switch *spec {
 	case "auto":

@@ -41,11 +41,13 @@ func TestValidateCommand(t *testing.T) {
 		{"stdin", good, nil, 0, nil, 0},
 		{"stdin invalid json", `{"actor":`, nil, 1, []string{"<stdin>:1: statement 0: cannot split the input"}, 1},
 		{"duplicate key", "", []string{vec + "invalid/statement-duplicate-actor-key.json"}, 1, []string{"actor: duplicate key"}, 1},
-		{"strict rejects real deviation", "", []string{real + "openedx-problem-submitted-max-zero.json"}, 1, []string{"result.score.min: must be less than max"}, 1},
+		{"strict rejects real deviation", "", []string{"--strict", real + "openedx-problem-submitted-max-zero.json"}, 1, []string{"result.score.min: must be less than max"}, 1},
+		{"tolerant is the default", "", []string{real + "openedx-problem-submitted-max-zero.json"}, 0,
+			[]string{"[score_min_equals_max]"}, 1},
 		{"tolerant prints deviation", "", []string{"--tolerant", real + "openedx-problem-submitted-max-zero.json"}, 0,
 			[]string{"accepted with deviations: result.score.min: must be less than max, got min == max == 0 [score_min_equals_max]"}, 1},
-		{"several files", "", []string{vec + "valid/result-full.json", vec + "invalid/result-unknown-property.json"}, 1, []string{"result.grade: unknown property"}, 1},
-		{"spec 1.0.3", "", []string{"--spec", "1.0.3", vec + "invalid/v103-version-2.0.0.json"}, 1, []string{"version: must start with"}, 1},
+		{"several files", "", []string{"--strict", vec + "valid/result-full.json", vec + "invalid/result-unknown-property.json"}, 1, []string{"result.grade: unknown property"}, 1},
+		{"spec 1.0.3", "", []string{"--strict", "--spec", "1.0.3", vec + "invalid/v103-version-2.0.0.json"}, 1, []string{"version: must start with"}, 1},
 	}
 	for _, c := range cases {
 		code, out, errOut := runCLI(t, c.stdin, c.args...)
