@@ -228,7 +228,7 @@ func (s *aggStage) decode(dst []schema.Evidence, m *kafka.Message) (evs []schema
 	if len(m.Value) == 0 {
 		return dst, emptyError{}
 	}
-	evs, err = s.dec.Decode(dst, m.Value, m.Time)
+	evs, err = s.dec.Decode(dst, m.Value, originOf(m).Time)
 	if err == nil && len(evs) == len(dst) {
 		err = emptyError{}
 	}
@@ -306,10 +306,22 @@ func (s *aggStage) flushLoop(ctx context.Context, gen generation, gs *genState, 
 
 	tick := time.NewTicker(s.cfg.FlushInterval)
 	defer tick.Stop()
+	var sweep <-chan time.Time
+	sw, canSweep := s.agg.(Sweeper)
+	if canSweep && s.cfg.SweepInterval > 0 {
+		t := time.NewTicker(s.cfg.SweepInterval)
+		defer t.Stop()
+		sweep = t.C
+	}
 	ok := true
 	for ok && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
+		case now := <-sweep:
+			// the events come with the next flush
+			if err := sw.Sweep(fctx, now); err != nil {
+				s.log.Warn("sweep failed", zap.Error(err))
+			}
 		case <-tick.C:
 			ok = s.flush(fctx, gen, gs)
 		case <-gs.kick:

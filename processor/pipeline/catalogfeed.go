@@ -163,31 +163,27 @@ func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 // errNoTopic says a topic does not exist.
 var errNoTopic = errors.New("topic does not exist")
 
-// partitionCount returns how many partitions topic has.
+// partitionCount returns how many partitions topic has. It asks for
+// metadata without auto-creation, so it never creates the topic.
 func partitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
-	var last error
-	for _, b := range brokers {
-		d := kafka.Dialer{Timeout: 10 * time.Second}
-		conn, err := d.DialContext(ctx, "tcp", b)
-		if err != nil {
-			last = err
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	res, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, err)
+	}
+	for _, t := range res.Topics {
+		if t.Name != topic {
 			continue
 		}
-		parts, err := conn.ReadPartitions(topic)
-		conn.Close()
-		if err != nil {
-			if errors.Is(err, kafka.UnknownTopicOrPartition) {
-				return 0, fmt.Errorf("%s: %w", topic, errNoTopic)
-			}
-			last = err
-			continue
-		}
-		if len(parts) == 0 {
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) || (t.Error == nil && len(t.Partitions) == 0) {
 			return 0, fmt.Errorf("%s: %w", topic, errNoTopic)
 		}
-		return len(parts), nil
+		if t.Error != nil {
+			return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, t.Error)
+		}
+		return len(t.Partitions), nil
 	}
-	return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, last)
+	return 0, fmt.Errorf("%s: %w", topic, errNoTopic)
 }
 
 // ensureTopic creates topic with n partitions when it does not exist;

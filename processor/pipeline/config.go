@@ -32,6 +32,11 @@ type Config struct {
 	// ReplicationFactor of topics created by the processor.
 	ReplicationFactor int
 
+	RedisPrefix   string        // first component of every Redis key; "" means "unpair"
+	Shards        int           // aggregator shards; 0 means GOMAXPROCS
+	SweepInterval time.Duration // how often time-bound suppressions are re-evaluated (review due, feedback expiry); negative disables
+	APIToken      string        // bearer token of the query API; "" means no authentication
+
 	HTTPAddr      string // metrics, health and query API; "" disables the server
 	LearnerSecret string // HMAC secret of learner keys
 	LogFormat     string // json or console
@@ -60,6 +65,7 @@ const (
 	DefaultCatalogTopic    = "unpair.catalog"
 	DefaultHTTPAddr        = ":8080"
 	DefaultFlushInterval   = 250 * time.Millisecond
+	DefaultSweepInterval   = time.Minute
 	DefaultFlushSize       = 5000
 	DefaultMaxInFlight     = 50000
 	DefaultFlushTimeout    = 10 * time.Second
@@ -99,6 +105,7 @@ func (c *Config) WithDefaults() {
 	def(&c.DecisionTopic, DefaultDecisionTopic)
 	def(&c.LogFormat, "json")
 	defD(&c.FlushInterval, DefaultFlushInterval)
+	defD(&c.SweepInterval, DefaultSweepInterval)
 	defD(&c.FlushTimeout, DefaultFlushTimeout)
 	defD(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	defD(&c.FetchMaxWait, DefaultFetchMaxWait)
@@ -186,6 +193,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlight < c.FlushSize {
 		bad("max-in-flight: %d must be at least flush-size %d", c.MaxInFlight, c.FlushSize)
+	}
+	if c.Shards < 0 || c.Shards > 4096 {
+		bad("shards: %d must be between 0 (GOMAXPROCS) and 4096", c.Shards)
+	}
+	if strings.ContainsAny(c.RedisPrefix, "{} \t\n") {
+		bad("redis-prefix: %q must not contain braces or whitespace", c.RedisPrefix)
 	}
 	if c.ReplicationFactor < 1 {
 		bad("replication-factor: %d must be at least 1", c.ReplicationFactor)

@@ -18,6 +18,7 @@ const (
 	HeaderSourceTopic     = "unpair-source-topic"     // topic the statement was first read from
 	HeaderSourcePartition = "unpair-source-partition" // its partition, decimal
 	HeaderSourceOffset    = "unpair-source-offset"    // its offset, decimal
+	HeaderSourceTime      = "unpair-source-time"      // its Kafka timestamp, unix milliseconds
 	HeaderTime            = "unpair-time"             // when it was dead-lettered, RFC 3339 UTC
 )
 
@@ -35,12 +36,14 @@ type origin struct {
 	Topic     string
 	Partition int
 	Offset    int64
+	Time      time.Time // the original message's timestamp
 }
 
 // originOf returns the origin headers of m when present, else m's own place.
 func originOf(m *kafka.Message) origin {
-	o := origin{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+	o := origin{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Time: m.Time}
 	var haveT, haveP, haveO bool
+	var at time.Time
 	var t string
 	var p int
 	var off int64
@@ -54,10 +57,14 @@ func originOf(m *kafka.Message) origin {
 		case HeaderSourceOffset:
 			v, err := strconv.ParseInt(string(h.Value), 10, 64)
 			off, haveO = v, err == nil
+		case HeaderSourceTime:
+			if v, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				at = time.UnixMilli(v)
+			}
 		}
 	}
 	if haveT && haveP && haveO {
-		o = origin{Topic: t, Partition: p, Offset: off}
+		o = origin{Topic: t, Partition: p, Offset: off, Time: at}
 	}
 	return o
 }
@@ -70,10 +77,11 @@ func originHeaders(o origin, rest []kafka.Header) []kafka.Header {
 		kafka.Header{Key: HeaderSourceTopic, Value: []byte(o.Topic)},
 		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(o.Partition))},
 		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(o.Offset, 10))},
+		kafka.Header{Key: HeaderSourceTime, Value: []byte(strconv.FormatInt(o.Time.UnixMilli(), 10))},
 	)
 	for _, h := range rest {
 		switch h.Key {
-		case HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset:
+		case HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset, HeaderSourceTime:
 			continue
 		}
 		hs = append(hs, h)
@@ -110,12 +118,13 @@ func deadLetter(topic string, m *kafka.Message, err error, now time.Time) (kafka
 		kafka.Header{Key: HeaderError, Value: []byte(strings.Join(lines, "\n"))},
 		kafka.Header{Key: HeaderTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
 	)
+	// The record gets the current time: an old original timestamp would
+	// let retention delete the dead letter at once.
 	return kafka.Message{
 		Topic:   topic,
 		Key:     m.Key,
 		Value:   m.Value,
 		Headers: hs,
-		Time:    m.Time,
 	}, code
 }
 

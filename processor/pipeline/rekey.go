@@ -145,12 +145,14 @@ func (s *rekeyStage) rekey(out []kafka.Message, evs []schema.Evidence, m *kafka.
 			}
 			continue
 		}
+		// The record gets the current time, the original one travels in a
+		// header: replayed history with old timestamps would otherwise be
+		// deleted by the by-learner topic's retention before it is read.
 		out = append(out, kafka.Message{
 			Topic:   s.cfg.ByLearnerTopic,
 			Key:     []byte(evs[0].Learner),
 			Value:   raw,
 			Headers: originHeaders(o, m.Headers),
-			Time:    m.Time,
 		})
 		s.m.Rekeyed.Inc()
 	}

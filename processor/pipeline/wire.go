@@ -1,0 +1,282 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/client"
+	"github.com/unpair/unpair/processor/engine"
+	"github.com/unpair/unpair/processor/httpapi"
+	"github.com/unpair/unpair/processor/shard"
+	"github.com/unpair/unpair/processor/store"
+	"github.com/unpair/unpair/schema"
+)
+
+// This file adapts the real parts of unpair to the pipeline's interfaces:
+// the schema decoder, the sharded aggregator over the engine, the Redis
+// store, the catalog and the query API.
+
+// SchemaDecoder adapts a schema.Decoder. A message holding an array is
+// decoded statement by statement; if any is rejected, the message is
+// rejected with the violations of every rejected statement ("[i] " before
+// each line). Stage 1 splits arrays before decoding, so this matters only
+// with rekey off.
+type SchemaDecoder struct{ D *schema.Decoder }
+
+// Decode implements Decoder.
+func (s SchemaDecoder) Decode(dst []schema.Evidence, raw []byte, received time.Time) ([]schema.Evidence, error) {
+	var rej *rejection
+	n := len(dst)
+	s.D.NormalizeAll(raw, received, func(i int, e schema.Evidence, err error) {
+		if err != nil {
+			if rej == nil {
+				rej = &rejection{}
+			}
+			rej.add(i, err)
+			return
+		}
+		dst = append(dst, e)
+	})
+	if rej != nil {
+		return dst[:n], rej
+	}
+	return dst, nil
+}
+
+// rejection turns schema errors into a Rejection.
+type rejection struct {
+	code  string
+	lines []string
+	multi bool
+	first error
+}
+
+func (r *rejection) add(i int, err error) {
+	if r.first == nil {
+		r.first = err
+	} else {
+		r.multi = true
+	}
+	prefix := ""
+	if i >= 0 && (r.multi || i > 0) {
+		prefix = "[" + strconv.Itoa(i) + "] "
+	}
+	var se *schema.Error
+	if errors.As(err, &se) {
+		if r.code == "" {
+			r.code = string(se.Reason)
+		}
+		for _, v := range se.Violations {
+			r.lines = append(r.lines, prefix+v.String())
+		}
+		if se.Omitted > 0 {
+			r.lines = append(r.lines, prefix+strconv.Itoa(se.Omitted)+" more violations not shown")
+		}
+		if len(se.Violations) == 0 {
+			r.lines = append(r.lines, prefix+string(se.Reason))
+		}
+		return
+	}
+	if r.code == "" {
+		r.code = ReasonInvalid
+	}
+	r.lines = append(r.lines, prefix+err.Error())
+}
+
+func (r *rejection) Error() string {
+	if len(r.lines) == 1 {
+		return r.code + ": " + r.lines[0]
+	}
+	return fmt.Sprintf("%s: %s (and %d more)", r.code, r.lines[0], len(r.lines)-1)
+}
+func (r *rejection) Code() string    { return r.code }
+func (r *rejection) Lines() []string { return r.lines }
+func (r *rejection) Unwrap() error   { return r.first }
+
+// ShardAggregator adapts a shard.Aggregator.
+type ShardAggregator struct{ A *shard.Aggregator }
+
+// Submit implements Aggregator.
+func (s ShardAggregator) Submit(ctx context.Context, in []Input) error {
+	out := make([]shard.Input, len(in))
+	for i, x := range in {
+		out[i] = shard.Input{Evidence: x.Evidence, Source: engine.Source{Partition: x.Source.Partition, Offset: x.Source.Offset}}
+	}
+	return s.A.Submit(ctx, out)
+}
+
+// Flush implements Aggregator.
+func (s ShardAggregator) Flush(ctx context.Context) (*Batch, error) {
+	sb, err := s.A.Flush(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &Batch{Learners: make([]LearnerWrite, len(sb.Learners)), Opaque: sb}
+	for i := range sb.Learners {
+		c := &sb.Learners[i]
+		w := LearnerWrite{Learner: c.Learner, Partition: c.Partition, State: c.State, Decisions: c.Decisions,
+			Offsets: make([]Source, len(c.Offsets))}
+		for j, o := range c.Offsets {
+			w.Offsets[j] = Source{Partition: o.Partition, Offset: o.Offset}
+		}
+		b.Learners[i] = w
+		b.Events = append(b.Events, c.Events...)
+	}
+	return b, nil
+}
+
+// Release implements Aggregator.
+func (s ShardAggregator) Release(b *Batch) {
+	if sb, ok := b.Opaque.(*shard.Batch); ok {
+		_ = s.A.Release(sb) // fails only when the aggregator is closed
+	}
+}
+
+// DropPartitions implements Aggregator.
+func (s ShardAggregator) DropPartitions(ctx context.Context, parts []int32) error {
+	return s.A.DropPartitions(ctx, parts)
+}
+
+// Skipped implements Aggregator: duplicate statement ids and replayed
+// offsets.
+func (s ShardAggregator) Skipped() uint64 {
+	st := s.A.Stats()
+	return st.Duplicates + st.Stale
+}
+
+// Sweep implements Sweeper.
+func (s ShardAggregator) Sweep(ctx context.Context, now time.Time) error { return s.A.Sweep(ctx, now) }
+
+// RedisStore adapts a store.Store.
+type RedisStore struct {
+	S   *store.Store
+	RDB redis.UniversalClient
+}
+
+// WriteBatch implements Store: each learner's write is guarded by its
+// applied offset in the partition its latest evidence came from.
+func (r RedisStore) WriteBatch(ctx context.Context, ws []LearnerWrite) error {
+	out := make([]store.LearnerWrite, 0, len(ws))
+	for i := range ws {
+		w := &ws[i]
+		off := int64(-1)
+		for _, o := range w.Offsets {
+			if o.Partition == w.Partition && o.Offset > off {
+				off = o.Offset
+			}
+		}
+		if off < 0 {
+			// no evidence from a partition (an override or a sweep):
+			// guard with the newest offset known
+			for _, o := range w.Offsets {
+				if o.Offset > off {
+					off, w.Partition = o.Offset, o.Partition
+				}
+			}
+		}
+		if off < 0 {
+			off = 0
+		}
+		out = append(out, store.LearnerWrite{Learner: w.Learner, Partition: w.Partition, Offset: off,
+			State: w.State, Decisions: w.Decisions})
+	}
+	_, err := r.S.WriteBatch(ctx, out)
+	return err
+}
+
+// Ping implements Store.
+func (r RedisStore) Ping(ctx context.Context) error { return r.RDB.Ping(ctx).Err() }
+
+// Sweeper is an Aggregator that re-evaluates time-bound suppressions.
+type Sweeper interface {
+	Sweep(ctx context.Context, now time.Time) error
+}
+
+// Built is the real dependency set of `unpair run` and what to close.
+type Built struct {
+	Deps
+	Shards *shard.Aggregator
+	Redis  redis.UniversalClient
+	Cat    *catalog.Catalog
+}
+
+// Close stops the aggregator and closes the Redis client.
+func (b *Built) Close() error {
+	var errs []error
+	if b.Shards != nil {
+		errs = append(errs, b.Shards.Close())
+	}
+	if b.Redis != nil {
+		errs = append(errs, b.Redis.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Build makes the real dependencies from cfg: a Redis client (a cluster
+// client when several addresses are given), the store, the catalog (from
+// CatalogFile, then the topic), the decoder, the sharded aggregator that
+// loads learners from the store on first touch, and the query API.
+func Build(cfg Config, log *zap.Logger) (*Built, error) {
+	cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var rdb redis.UniversalClient
+	if len(cfg.Redis) > 1 {
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.Redis})
+	} else {
+		rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis[0]})
+	}
+	b := &Built{Redis: rdb}
+	st, err := store.New(rdb, store.Options{Prefix: cfg.RedisPrefix})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	var snap *catalog.Snapshot
+	if cfg.CatalogFile != "" {
+		if snap, err = catalog.Load(cfg.CatalogFile); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("catalog %s: %w", cfg.CatalogFile, err)
+		}
+	}
+	b.Cat = catalog.NewCatalog(snap)
+	ecfg := engine.DefaultConfig()
+	agg, err := shard.New(ecfg, b.Cat, shard.Config{Shards: cfg.Shards, Loader: st.LoadState})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	b.Shards = agg
+	keyer := schema.NewLearnerKeyer([]byte(cfg.LearnerSecret))
+	cl, err := client.New(rdb, client.Options{Secret: []byte(cfg.LearnerSecret), Prefix: cfg.RedisPrefix})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	b.Deps = Deps{
+		Decoder:    SchemaDecoder{D: schema.NewDecoder(schema.Options{Keyer: keyer})},
+		Aggregator: ShardAggregator{A: agg},
+		Store:      RedisStore{S: st, RDB: rdb},
+		Catalog: CatalogSinkFunc(func(key, value []byte) error {
+			u, err := catalog.ParseUpdate(key, value)
+			if err != nil {
+				return err
+			}
+			return b.Cat.Apply(u)
+		}),
+		API:    httpapi.New(cl, cfg.APIToken, log.With(zap.String("component", "httpapi"))),
+		Logger: log,
+	}
+	return b, nil
+}
