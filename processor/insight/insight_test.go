@@ -53,6 +53,9 @@ func TestContentEndpoint(t *testing.T) {
 	eq(t, "abandonment rate", fig.AbandonmentRate, 0.75)
 	eq(t, "launches", fig.Launches, 10)
 	eq(t, "time spent", fig.TimeSpentMS, (6*time.Minute + 40*time.Minute + time.Minute).Milliseconds())
+	// Time per learner: 2 x 30 s, 6 x 1 min, 2 x 20 min. The median falls
+	// in the [1 min, 2 min) bucket, 3 of its 6 counts in: 90 s.
+	eq(t, "median time", fig.MedianTimeSpentMS, 90000)
 	eq(t, "daily length", len(fig.Daily), 30)
 	eq(t, "day -20", fig.Daily[9], engagement.Daily{Date: f.day(-20), Starts: 6})
 	eq(t, "day -18", fig.Daily[11], engagement.Daily{Date: f.day(-18), Starts: 2, Completions: 2})

@@ -68,7 +68,8 @@ function chart(daily, width, height, compact) {
       bar.append(tip);
       svg.append(bar);
     }
-    if (!compact && (i === 0 || i === daily.length - 1 || i % 7 === 0)) {
+    const last = daily.length - 1;
+    if (!compact && (i === 0 || i === last || (i % 7 === 0 && last - i >= 4))) {
       const label = svgEl("text", { x: x + w / 2, y: height - 6, "text-anchor": "middle" });
       label.textContent = d.date.slice(5);
       svg.append(label);
@@ -120,7 +121,7 @@ async function select(content) {
   const f = await getJSON(`/v1/contents/${encodeURIComponent(content)}/engagement?days=${days()}`);
   $("#detail-title").textContent = `${f.content} · ${f.from} to ${f.to}`;
   const box = $("#chart");
-  box.replaceChildren(legend(), chart(f.daily, 560, 180, false));
+  box.replaceChildren(legend(), chart(f.daily, 1140, 200, false));
   const dl = $("#detail-figures");
   dl.replaceChildren();
   const rows = [
