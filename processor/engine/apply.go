@@ -266,7 +266,7 @@ func (e *Engine) applyVoid(l *Learner, ev *schema.Evidence, at int64, src Source
 func (e *Engine) replayWindow(l *Learner) {
 	l.restoreWindowStart()
 	e.scratch = append(e.scratch[:0], l.win...)
-	l.win = l.win[:0]
+	l.win, l.fps = l.win[:0], l.fps[:0]
 	l.split = 0
 	l.ckOld, l.ckNew = l.ckOld[:0], l.ckNew[:0]
 	l.epoch++

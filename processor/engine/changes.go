@@ -25,7 +25,9 @@ func (l *Learner) Changes(ch *Changes) {
 			ch.Decisions = append(ch.Decisions, l.eng.decisionOf(l, &l.items[i], snap))
 		}
 	}
-	ch.Events = append(ch.Events, l.events...)
+	for i := range l.events {
+		ch.Events = append(ch.Events, l.eng.event(l, &l.events[i]))
+	}
 	ch.Mark = Mark{version: l.version, events: l.evBase + uint64(len(l.events))}
 }
 

@@ -37,8 +37,16 @@ func (l *Learner) MarshalBinary() ([]byte, error) { return l.AppendBinary(nil) }
 // AppendBinary appends the encoded state to b.
 func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	e := l.eng
-	names := map[uint32]uint64{} // content id or skill id|1<<31 -> index
-	var table []string
+	// Scratch tables live in the engine and are reused: marshalling runs
+	// for every changed learner at every flush.
+	if e.mNames == nil {
+		e.mNames, e.mSets = map[uint32]uint64{}, map[uint32]uint64{}
+	}
+	clear(e.mNames)
+	clear(e.mSets)
+	names := e.mNames // content id or skill id|1<<31 -> index
+	table := e.mTable[:0]
+	defer func() { clear(table); e.mTable = table[:0] }()
 	name := func(id uint32, skill bool) uint64 {
 		k := id
 		if skill {
@@ -56,8 +64,10 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 		}
 		return i
 	}
-	sets := map[uint32]uint64{0: 0}
-	var setList []uint32
+	sets := e.mSets
+	sets[0] = 0
+	setList := e.mSetList[:0]
+	defer func() { e.mSetList = setList[:0] }()
 	setIdx := func(s uint32) uint64 {
 		if i, ok := sets[s]; ok {
 			return i
@@ -73,10 +83,11 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	// First pass: collect names and sets in a canonical order (items and
 	// skills by name), so equal states encode to equal bytes whatever the
 	// engine-local ids.
-	items := make([]int, len(l.items))
-	for i := range items {
-		items[i] = i
+	items := e.mOrder[:0]
+	for i := range l.items {
+		items = append(items, i)
 	}
+	defer func() { e.mOrder = items[:0] }()
 	sort.Slice(items, func(i, j int) bool {
 		return e.contents[l.items[items[i]].content].name < e.contents[l.items[items[j]].content].name
 	})

@@ -41,7 +41,7 @@ type Config struct {
 	FeedbackTTL       time.Duration // how long feedback suppresses; default 180 days
 
 	// Window is the number of recent statements per learner kept for voiding
-	// and duplicate detection: between Window and 2*Window are kept. Default 16.
+	// and duplicate detection: between Window and 2*Window are kept. Default 8.
 	Window int
 }
 
@@ -58,7 +58,7 @@ func DefaultConfig() Config {
 		SuppressCompleted: true,
 		FeedbackMaxRating: 0.4,
 		FeedbackTTL:       180 * 24 * time.Hour,
-		Window:            16,
+		Window:            8,
 	}
 }
 

@@ -56,6 +56,13 @@ type Engine struct {
 
 	keyBuf  []byte
 	scratch []entry
+
+	// marshal scratch
+	mNames   map[uint32]uint64
+	mSets    map[uint32]uint64
+	mTable   []string
+	mSetList []uint32
+	mOrder   []int
 }
 
 type contentInfo struct {

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"encoding/binary"
 	"sort"
 	"unsafe"
 
 	"github.com/unpair/unpair/processor/decision"
+
 	"github.com/unpair/unpair/schema"
 )
 
@@ -121,16 +123,18 @@ type Learner struct {
 	offsets   []Source
 
 	items  []item      // sorted by content id
+	ids    []uint32    // items[i].content, dense for a cache-friendly search
 	skills []skillCell // sorted by skill id
 
-	win      []entry // oldest first; [0:split] is the older epoch
+	win      []entry  // oldest first; [0:split] is the older epoch
+	fps      []uint64 // fingerprints of win[i].id, dense for a cache-friendly scan
 	split    int
 	epoch    uint32
 	ckOld    []saved // cells at the start of the older epoch
 	ckNew    []saved // cells at the start of the current epoch
 	pendVoid []schema.UUID
 
-	events  []decision.Event
+	events  []pending
 	evBase  uint64 // sequence number of events[0]
 	version uint64
 	dirty   bool
@@ -160,34 +164,38 @@ func (l *Learner) Offsets() []Source { return append([]Source(nil), l.offsets...
 func (l *Learner) Size() int {
 	return int(unsafe.Sizeof(*l)) + len(l.key) +
 		cap(l.offsets)*int(unsafe.Sizeof(Source{})) +
-		cap(l.items)*int(unsafe.Sizeof(item{})) +
+		cap(l.items)*int(unsafe.Sizeof(item{})) + cap(l.ids)*4 + cap(l.fps)*8 +
 		cap(l.skills)*int(unsafe.Sizeof(skillCell{})) +
 		cap(l.win)*int(unsafe.Sizeof(entry{})) +
 		(cap(l.ckOld)+cap(l.ckNew))*int(unsafe.Sizeof(saved{})) +
-		cap(l.pendVoid)*16 + cap(l.events)*200
+		cap(l.pendVoid)*16 + cap(l.events)*int(unsafe.Sizeof(pending{}))
 }
 
 // findItem returns the index of the item with the content id, or where it
 // would be inserted.
 func (l *Learner) findItem(c uint32) (int, bool) {
-	lo, hi := 0, len(l.items)
+	ids := l.ids
+	lo, hi := 0, len(ids)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if l.items[m].content < c {
+		if ids[m] < c {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(l.items) && l.items[lo].content == c
+	return lo, lo < len(ids) && ids[lo] == c
 }
 
 func (l *Learner) item(c uint32, at int64) *item {
 	i, ok := l.findItem(c)
 	if !ok {
-		l.items = append(l.items, item{})
+		l.items = append(grow(l.items), item{})
 		copy(l.items[i+1:], l.items[i:])
 		l.items[i] = item{content: c, pub: published{since: at}}
+		l.ids = append(grow(l.ids), 0)
+		copy(l.ids[i+1:], l.ids[i:])
+		l.ids[i] = c
 	}
 	return &l.items[i]
 }
@@ -208,7 +216,7 @@ func (l *Learner) findSkill(s uint32) (int, bool) {
 func (l *Learner) skill(s uint32) *skillCell {
 	i, ok := l.findSkill(s)
 	if !ok {
-		l.skills = append(l.skills, skillCell{})
+		l.skills = append(grow(l.skills), skillCell{})
 		copy(l.skills[i+1:], l.skills[i:])
 		l.skills[i] = skillCell{skill: s}
 	}
@@ -227,14 +235,14 @@ func (l *Learner) skillCellOf(s uint32) *cell {
 func (l *Learner) checkpointItem(it *item) {
 	if it.saved != l.epoch {
 		it.saved = l.epoch
-		l.ckNew = append(l.ckNew, saved{id: it.content, st: it.st})
+		l.ckNew = append(grow(l.ckNew), saved{id: it.content, st: it.st})
 	}
 }
 
 func (l *Learner) checkpointSkill(sc *skillCell) {
 	if sc.saved != l.epoch {
 		sc.saved = l.epoch
-		l.ckNew = append(l.ckNew, saved{skill: true, id: sc.skill, st: itemState{m: sc.m}})
+		l.ckNew = append(grow(l.ckNew), saved{skill: true, id: sc.skill, st: itemState{m: sc.m}})
 	}
 }
 
@@ -244,18 +252,25 @@ func (l *Learner) push(en entry) {
 	w := l.eng.cfg.Window
 	if len(l.win)-l.split >= w {
 		n := copy(l.win, l.win[l.split:])
-		l.win = l.win[:n]
+		copy(l.fps, l.fps[l.split:])
+		l.win, l.fps = l.win[:n], l.fps[:n]
 		l.split = n
 		l.ckOld, l.ckNew = l.ckNew, l.ckOld[:0]
 		l.epoch++
 	}
-	l.win = append(l.win, en)
+	l.win = append(grow(l.win), en)
+	l.fps = append(grow(l.fps), fingerprint(en.id))
+}
+
+func fingerprint(id schema.UUID) uint64 {
+	return binary.LittleEndian.Uint64(id[:8]) ^ binary.LittleEndian.Uint64(id[8:])
 }
 
 // findEntry returns the window index of a statement id, or -1.
 func (l *Learner) findEntry(id schema.UUID) int {
-	for i := len(l.win) - 1; i >= 0; i-- {
-		if l.win[i].id == id {
+	fp := fingerprint(id)
+	for i := len(l.fps) - 1; i >= 0; i-- {
+		if l.fps[i] == fp && l.win[i].id == id {
 			return i
 		}
 	}
@@ -287,5 +302,25 @@ func (l *Learner) restoreWindowStart() {
 // sortState re-sorts items and skills after ids were remapped.
 func (l *Learner) sortState() {
 	sort.Slice(l.items, func(i, j int) bool { return l.items[i].content < l.items[j].content })
+	l.ids = l.ids[:0]
+	for i := range l.items {
+		l.ids = append(l.ids, l.items[i].content)
+	}
+	l.fps = l.fps[:0]
+	for i := range l.win {
+		l.fps = append(l.fps, fingerprint(l.win[i].id))
+	}
 	sort.Slice(l.skills, func(i, j int) bool { return l.skills[i].skill < l.skills[j].skill })
+}
+
+// grow makes room for one more element, growing by a quarter instead of
+// append's doubling: per-learner slices are many and small, and the slack
+// of doubling would dominate memory per pair.
+func grow[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	n := make([]T, len(s), len(s)+len(s)/4+1)
+	copy(n, s)
+	return n
 }

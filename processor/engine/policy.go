@@ -59,7 +59,8 @@ type view struct {
 	last      int64 // latest practice
 	lastWrong int64 // latest wrong answer
 	until     int64 // review due (earliest over skills)
-	weakest   *cell // the cell with the lowest estimate, nil if none
+	weakest   cell  // a copy of the cell with the lowest estimate
+	hasWeak   bool
 	model     Model
 	est       float64
 	skills    int
@@ -72,8 +73,8 @@ func (e *Engine) view(l *Learner, it *item, snap *catalog.Snapshot) view {
 	consider := func(c *cell, p mastery.BKT, ok bool) bool {
 		m := e.cellMastered(c, p, ok, ci.difficulty)
 		model, est := e.estimate(c, p, ok, ci.difficulty)
-		if v.weakest == nil || est < v.est {
-			v.weakest, v.model, v.est = c, model, est
+		if !v.hasWeak || est < v.est {
+			v.weakest, v.hasWeak, v.model, v.est = *c, true, model, est
 		}
 		v.last = max(v.last, c.last)
 		v.lastWrong = max(v.lastWrong, c.lastWrong)
@@ -204,22 +205,39 @@ func endReason(r, status uint8, c cause) uint8 {
 	return rOverride
 }
 
+// pending is a decision event recorded on the hot path: a copy of what the
+// decision rests on, turned into a decision.Event (strings, explanation)
+// only when the changes are handed out, so that applying evidence does not
+// allocate.
+type pending struct {
+	kind decision.EventKind
+	at   int64
+	src  Source
+	it   item
+	mv   view
+}
+
 func (e *Engine) emit(l *Learner, it *item, kind decision.EventKind, at int64, src Source, snap *catalog.Snapshot) {
-	content := e.contents[it.content].name
+	l.events = append(l.events, pending{kind: kind, at: at, src: src, it: *it, mv: e.view(l, it, snap)})
+}
+
+// event materializes a pending event.
+func (e *Engine) event(l *Learner, p *pending) decision.Event {
+	content := e.contents[p.it.content].name
 	id := l.key + "/" + strconv.FormatUint(xxhash.Sum64String(content), 16) + "/" +
-		strconv.FormatInt(int64(src.Partition), 10) + "/" + strconv.FormatInt(src.Offset, 10)
-	if src.Offset < 0 {
-		id += "/t" + strconv.FormatInt(at, 10)
+		strconv.FormatInt(int64(p.src.Partition), 10) + "/" + strconv.FormatInt(p.src.Offset, 10)
+	if p.src.Offset < 0 {
+		id += "/t" + strconv.FormatInt(p.at, 10)
 	}
-	l.events = append(l.events, decision.Event{
-		ID: id, Kind: kind, Learner: l.key, At: at,
-		Decision: e.decisionOf(l, it, snap),
-	})
+	return decision.Event{ID: id, Kind: p.kind, Learner: l.key, At: p.at, Decision: e.decisionFrom(&p.it, p.mv)}
 }
 
 // decisionOf builds the published Decision of an item.
 func (e *Engine) decisionOf(l *Learner, it *item, snap *catalog.Snapshot) decision.Decision {
-	mv := e.view(l, it, snap)
+	return e.decisionFrom(it, e.view(l, it, snap))
+}
+
+func (e *Engine) decisionFrom(it *item, mv view) decision.Decision {
 	d := decision.Decision{
 		Content:    e.contents[it.content].name,
 		Suppressed: it.pub.suppressed,
@@ -229,8 +247,8 @@ func (e *Engine) decisionOf(l *Learner, it *item, snap *catalog.Snapshot) decisi
 	}
 	ev := &d.Evidence
 	src := &it.st.m
-	if mv.weakest != nil && mv.skills > 0 {
-		src = mv.weakest
+	if mv.hasWeak && mv.skills > 0 {
+		src = &mv.weakest
 	}
 	ev.Attempts, ev.Correct = int(src.attempts), int(src.correct)
 	ev.Model = string(mv.model)
