@@ -15,6 +15,10 @@
 //	l.Clean(ch.Mark)      // forget what was made durable
 //	e.Due(l, nowMs)       // review-due sweep: emits unsuppressed/review_due events
 //
+// Apply does not allocate in steady state: a decision event is recorded as
+// a compact copy of the item and what its decision rests on, and becomes a
+// decision.Event (id, explanation sentence) only in Learner.Changes.
+//
 // An Engine is not safe for concurrent use: it interns content and skill ids
 // into small integers so that per-pair state stays compact; the sharded
 // aggregator (processor/shard) runs one Engine per shard goroutine. A Learner
@@ -79,6 +83,13 @@
 // that the target is dropped if it arrives later (a void overtaking its
 // statement); if the target was older than the window its evidence stays:
 // the stream moved on and that is reported, not silently undone.
+//
+// Fan-out: when an answer involves a mastered (or newly mastered) skill,
+// every item of the learner sharing that skill is re-decided; other items
+// sharing a skill keep their published decision (and its evidence figures)
+// until they are touched, swept, or the skill's mastery changes. Only pairs
+// the learner has touched are decided: content of a mastered skill the
+// learner never saw gets no decision.
 //
 // Determinism: a learner's state depends only on that learner's evidence in
 // its order and the catalog; learners share nothing but the intern tables,
