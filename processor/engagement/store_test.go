@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/unpair/unpair/processor/testenv"
 	"github.com/unpair/unpair/schema"
 )
 
@@ -19,8 +20,13 @@ import (
 // as their count, so two stores can be compared.
 func dump(t *testing.T, c redis.UniversalClient) map[string]string {
 	t.Helper()
+	return dumpPrefix(t, c, "unpair")
+}
+
+func dumpPrefix(t *testing.T, c redis.UniversalClient, prefix string) map[string]string {
+	t.Helper()
 	ctx := context.Background()
-	keys, err := c.Keys(ctx, "unpair:v1:*").Result()
+	keys, err := c.Keys(ctx, prefix+":v1:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,13 +323,33 @@ func BenchmarkAggregatorApply(b *testing.B) {
 
 func BenchmarkWriterWrite(b *testing.B) {
 	_, c := newMiniredis(b)
+	benchWrite(b, c)
+}
+
+// BenchmarkWriterWriteRedis runs the same against the real Redis of
+// UNPAIR_TEST_REDIS (its Lua engine is what production runs).
+func BenchmarkWriterWriteRedis(b *testing.B) {
+	c := redis.NewClient(&redis.Options{Addr: testenv.Redis(b)})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.FlushDB(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	benchWrite(b, c)
+}
+
+// benchWrite flushes 1000 statements (12 contents, 40 learners, about 12
+// days: some 150 content-day cells) per iteration.
+func benchWrite(b *testing.B, c redis.UniversalClient) {
 	w := NewWriter(c)
 	ctx := context.Background()
 	events := randomEvents(rand.New(rand.NewPCG(7, 8)), 1000)
 	agg := NewAggregator(0, -1, DefaultRule())
 	pairs := map[[2]string]Pair{}
+	cells, n := 0, 0
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
+		n++
 		for j := range events {
 			ev := &events[j]
 			k := [2]string{ev.Learner, ev.Content}
@@ -333,8 +359,11 @@ func BenchmarkWriterWrite(b *testing.B) {
 			pairs[k] = after
 			agg.Apply(ev, &before, &after, int64(i*len(events)+j))
 		}
-		if _, err := w.Write(ctx, agg.Flush(int64((i+1)*len(events)))); err != nil {
+		batch := agg.Flush(int64((i+1)*len(events)))
+		cells += len(batch.Cells)
+		if _, err := w.Write(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cells)/float64(n), "cells/op")
 }
