@@ -359,7 +359,7 @@ func benchWrite(b *testing.B, c redis.UniversalClient) {
 			pairs[k] = after
 			agg.Apply(ev, &before, &after, int64(i*len(events)+j))
 		}
-		batch := agg.Flush(int64((i+1)*len(events)))
+		batch := agg.Flush(int64((i + 1) * len(events)))
 		cells += len(batch.Cells)
 		if _, err := w.Write(ctx, batch); err != nil {
 			b.Fatal(err)
