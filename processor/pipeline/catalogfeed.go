@@ -216,5 +216,20 @@ func ensureTopic(ctx context.Context, brokers []string, topic string, n, rf int,
 	if err := cc.CreateTopics(tc); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return false, fmt.Errorf("cannot create topic %s: %w", topic, err)
 	}
-	return true, nil
+	// Wait until the metadata shows every partition: a consumer group that
+	// joins before would be assigned nothing, a writer would fail.
+	bo := backoff{min: 10 * time.Millisecond, max: 500 * time.Millisecond}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := partitionCount(ctx, brokers, topic)
+		if err == nil && got >= n {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return true, fmt.Errorf("topic %s created but its %d partitions are not visible after 30s (last: %d, %v)", topic, n, got, err)
+		}
+		if bo.wait(ctx) != nil {
+			return true, ctx.Err()
+		}
+	}
 }
