@@ -348,7 +348,10 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 			}
 		}()
 		deadline := time.Now().Add(30 * time.Second)
-		for seen := 0; ; seen++ {
+		for {
+			if time.Now().After(deadline) {
+				t.Fatal("writer did not finish in 30s")
+			}
 			var st *redis.StringCmd
 			var off, dec, eng *redis.StringCmd
 			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -359,6 +362,11 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 				return nil
 			})
 			if err == redis.Nil {
+				select {
+				case err := <-errc:
+					t.Fatal(err)
+				default:
+				}
 				continue // nothing written yet
 			}
 			if err != nil {
@@ -374,9 +382,6 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 			}
 			if v == strconv.Itoa(n) {
 				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("writer did not finish; last state %s", v)
 			}
 		}
 		wg.Wait()
