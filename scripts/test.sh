@@ -112,4 +112,10 @@ go vet "${pkgs[@]}"
 
 say "go test -race -timeout 25m ${go_args[*]}"
 go test -race -timeout 25m "${go_args[@]}"
+
+# The whole-repository run also checks what lives outside Go tests.
+if [[ ${pkgs[*]} == ./... ]]; then
+	say "pyBKT cross-check (scripts/pybkt_check.sh)"
+	scripts/pybkt_check.sh
+fi
 say "done in $(($(now_ms) - t_start)) ms"
