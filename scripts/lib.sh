@@ -125,3 +125,22 @@ wait_until() {
 		sleep 0.1
 	done
 }
+
+# ensure_chromium installs Debian's chromium for the insight page's browser
+# test when no Chromium or Chrome is on PATH.
+ensure_chromium() {
+	local b
+	for b in chromium chromium-browser google-chrome headless-shell; do
+		command -v "$b" >/dev/null 2>&1 && return 0
+	done
+	command -v apt-get >/dev/null 2>&1 || die "chromium is missing and there is no apt-get to install it"
+	[[ $(id -u) == 0 ]] || die "chromium is missing; install it (apt-get install chromium) or run as root"
+	say "installing chromium with apt-get"
+	local log
+	log=$(mktemp)
+	if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >"$log" 2>&1; then
+		die "apt-get could not install chromium: $(grep -E '^(E|W):' "$log" | head -n1)"
+	fi
+	rm -f "$log"
+}

@@ -64,6 +64,7 @@ mkdir -p "$kafka_dir"
 scripts/kafka.sh start "$kafka_dir" >"$run_dir/kafka.env" 2>"$run_dir/kafka.err" &
 kafka_pid=$!
 
+ensure_chromium
 scripts/redis.sh start "$redis_dir" >"$run_dir/redis.env"
 scripts/redis-cluster.sh start "$cluster_dir" >"$run_dir/cluster.env"
 
