@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/unpair/unpair/processor/catalog"
 )
 
 // Catalog is the content the cohort works on: lessons and question items,
@@ -34,7 +36,7 @@ type Content struct {
 	Difficulty float64  `json:"difficulty"`
 }
 
-// Skills returns content id → skill ids, the form the engine needs.
+// SkillMap returns content id → skill ids.
 func (c *Catalog) SkillMap() map[string][]string {
 	m := make(map[string][]string, len(c.Content))
 	for i := range c.Content {
@@ -43,15 +45,55 @@ func (c *Catalog) SkillMap() map[string][]string {
 	return m
 }
 
-// WriteJSONLines writes one JSON object per content item, one a line.
-func (c *Catalog) WriteJSONLines(w io.Writer) error {
+// File returns the catalog in the engine's file form (processor/catalog):
+// every skill without fitted BKT parameters (the engine's cold-start rule
+// until `unpair fit` fits them), every lesson and item with its skills and
+// difficulty.
+func (c *Catalog) File() catalog.File {
+	f := catalog.File{Skills: make([]catalog.Skill, len(c.Skills)), Items: make([]catalog.Item, len(c.Content))}
+	for i, s := range c.Skills {
+		f.Skills[i] = catalog.Skill{ID: s.ID}
+	}
+	for i, it := range c.Content {
+		f.Items[i] = catalog.Item{Content: it.ID, Skills: it.Skills, Difficulty: it.Difficulty}
+	}
+	return f
+}
+
+// WriteJSON writes File as JSON, the catalog file `unpair run` loads.
+func (c *Catalog) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
-	for i := range c.Content {
-		if err := enc.Encode(&c.Content[i]); err != nil {
-			return fmt.Errorf("cannot write catalog line %d: %w", i, err)
-		}
+	enc.SetIndent("", " ")
+	if err := enc.Encode(c.File()); err != nil {
+		return fmt.Errorf("cannot write the catalog: %w", err)
 	}
 	return nil
+}
+
+// Record is one record of the compacted catalog topic.
+type Record struct{ Key, Value []byte }
+
+// Records returns the catalog as records of the compacted catalog topic
+// (see catalog.ParseUpdate): "skill:<id>" and "item:<content>" keys with
+// the JSON of the skill or item.
+func (c *Catalog) Records() ([]Record, error) {
+	f := c.File()
+	out := make([]Record, 0, len(f.Skills)+len(f.Items))
+	for i := range f.Skills {
+		v, err := json.Marshal(&f.Skills[i])
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode skill %s: %w", f.Skills[i].ID, err)
+		}
+		out = append(out, Record{Key: []byte("skill:" + f.Skills[i].ID), Value: v})
+	}
+	for i := range f.Items {
+		v, err := json.Marshal(&f.Items[i])
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode item %s: %w", f.Items[i].Content, err)
+		}
+		out = append(out, Record{Key: []byte("item:" + f.Items[i].Content), Value: v})
+	}
+	return out, nil
 }
 
 const (

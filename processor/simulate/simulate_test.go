@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/unpair/unpair/processor/catalog"
 )
 
 func cohort(t *testing.T, cfg Config) ([]Message, *Catalog, Stats) {
@@ -360,13 +362,52 @@ func TestContentAndSkillsComeFromTheCatalog(t *testing.T) {
 	if len(used) < len(skills)*3/4 {
 		t.Errorf("only %d of %d content items used", len(used), len(skills))
 	}
+}
+
+// TestCatalogLoadsIntoTheEngine: the file and the topic records are read
+// back by processor/catalog with every item's skills intact.
+func TestCatalogLoadsIntoTheEngine(t *testing.T) {
+	_, cat, _ := cohort(t, DefaultConfig())
+	check := func(how string, snap *catalog.Snapshot) {
+		t.Helper()
+		items, skills := snap.Len()
+		if items != len(cat.Content) || skills != len(cat.Skills) {
+			t.Fatalf("%s: %d items and %d skills, want %d and %d", how, items, skills, len(cat.Content), len(cat.Skills))
+		}
+		for _, c := range cat.Content {
+			it, ok := snap.Item(c.ID)
+			if !ok || !slices.Equal(it.Skills, c.Skills) || it.Difficulty != c.Difficulty {
+				t.Fatalf("%s: item %s = %+v, want skills %v difficulty %v", how, c.ID, it, c.Skills, c.Difficulty)
+			}
+		}
+	}
 	var buf bytes.Buffer
-	if err := cat.WriteJSONLines(&buf); err != nil {
+	if err := cat.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if lines := bytes.Count(buf.Bytes(), []byte("\n")); lines != len(cat.Content) {
-		t.Errorf("WriteJSONLines wrote %d lines for %d content items", lines, len(cat.Content))
+	snap, err := catalog.ReadJSON(&buf)
+	if err != nil {
+		t.Fatalf("the engine rejects the catalog file: %v", err)
 	}
+	check("file", snap)
+
+	recs, err := cat.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ups []catalog.Update
+	for _, r := range recs {
+		u, err := catalog.ParseUpdate(r.Key, r.Value)
+		if err != nil {
+			t.Fatalf("record %s: %v", r.Key, err)
+		}
+		ups = append(ups, u)
+	}
+	snap, err = (*catalog.Snapshot)(nil).Apply(ups...)
+	if err != nil {
+		t.Fatalf("applying the topic records: %v", err)
+	}
+	check("topic records", snap)
 }
 
 func TestSessionShape(t *testing.T) {
