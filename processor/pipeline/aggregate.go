@@ -456,3 +456,15 @@ func (s *aggStage) retry(ctx context.Context, what string, op func(context.Conte
 		}
 	}
 }
+
+// inFlightUsed returns the statements fetched and not yet durable in the
+// current generation.
+func (s *aggStage) inFlightUsed() int {
+	s.mu.Lock()
+	b := s.inFlight
+	s.mu.Unlock()
+	if b == nil {
+		return 0
+	}
+	return b.inUse()
+}

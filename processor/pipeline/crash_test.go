@@ -164,14 +164,16 @@ func TestTwoInstancesOneGroupEqualsCleanPass(t *testing.T) {
 	third := len(msgs) / 3
 	r.produce(msgs[:third])
 	a := r.start(testLogger(t))
-	eventually(t, "the first instance to own partitions", func() bool { return a.p.Health().Assigned() > 0 })
+	eventuallyWithin(t, 45*time.Second, "the first instance to own partitions", func() bool { return a.p.Health().Assigned() > 0 })
 	r.produce(msgs[third : 2*third])
 
 	b := r.start(testLogger(t))
-	eventually(t, "both instances to own partitions", func() bool {
+	start := time.Now()
+	eventuallyWithin(t, 45*time.Second, "both instances to own partitions", func() bool {
 		return a.p.Health().Assigned() > 0 && b.p.Health().Assigned() > 0 &&
 			a.p.Health().Assigned()+b.p.Health().Assigned() == 4
 	})
+	t.Logf("rebalance onto two instances took %v", time.Since(start).Round(time.Millisecond))
 	r.produce(msgs[2*third:])
 	r.waitDone(90 * time.Second)
 	a.stop(t)
