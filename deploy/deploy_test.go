@@ -33,6 +33,39 @@ var (
 	maxPartition = 12
 )
 
+// fromCode returns the names matching re in the repository's Go files under
+// rel (not the copy under UNPAIR_DEPLOY_DIR: the code is the reference).
+func fromCode(t *testing.T, rel string, re *regexp.Regexp) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join("..", rel, "*.go"))
+	var out []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllSubmatch(b, -1) {
+			out = append(out, string(m[1]))
+		}
+	}
+	return out
+}
+
+// knownSettings are the environment variables unpair run reads: the
+// contract's, and any others cmd/unpair declares.
+func knownSettings(t *testing.T) []string {
+	return append(fromCode(t, "cmd/unpair", regexp.MustCompile(`env:\s*"(UNPAIR_[A-Z_]+)"`)), knownEnv...)
+}
+
+// knownMetrics are the contract's metrics and any others processor/pipeline
+// registers.
+func knownMetrics(t *testing.T) []string {
+	return append(fromCode(t, "processor/pipeline", regexp.MustCompile(`Name:\s*"(unpair_[a-z_]+)"`)), contractMetrics...)
+}
+
 func dir(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv("UNPAIR_DEPLOY_DIR"); d != "" {
@@ -125,6 +158,23 @@ func unpairServices(t *testing.T, c map[string]any) map[string]map[string]any {
 	return out
 }
 
+// TestTheCodeHonoursTheContract: the settings and metrics these files rely
+// on are the ones unpair declares.
+func TestTheCodeHonoursTheContract(t *testing.T) {
+	env := fromCode(t, "cmd/unpair", regexp.MustCompile(`env:\s*"(UNPAIR_[A-Z_]+)"`))
+	for _, k := range knownEnv {
+		if !slices.Contains(env, k) {
+			t.Errorf("cmd/unpair declares no setting %s (found %v)", k, env)
+		}
+	}
+	metrics := fromCode(t, "processor/pipeline", regexp.MustCompile(`Name:\s*"(unpair_[a-z_]+)"`))
+	for _, m := range contractMetrics {
+		if !slices.Contains(metrics, m) {
+			t.Errorf("processor/pipeline registers no metric %s (found %v)", m, metrics)
+		}
+	}
+}
+
 func TestComposeRunsTwoConfiguredReplicas(t *testing.T) {
 	c := compose(t)
 	reps := unpairServices(t, c)
@@ -138,9 +188,10 @@ func TestComposeRunsTwoConfiguredReplicas(t *testing.T) {
 				t.Errorf("service %s: environment %s is missing or empty", name, k)
 			}
 		}
+		known := knownSettings(t)
 		for k := range env {
-			if strings.HasPrefix(k, "UNPAIR_") && !slices.Contains(knownEnv, k) {
-				t.Errorf("service %s: environment %s is not a setting of unpair run (known: %v)", name, k, knownEnv)
+			if strings.HasPrefix(k, "UNPAIR_") && !slices.Contains(known, k) {
+				t.Errorf("service %s: environment %s is not a setting of unpair run (known: %v)", name, k, known)
 			}
 		}
 		if lf := str(env["UNPAIR_LOG_FORMAT"]); lf != "json" && lf != "console" {
@@ -242,10 +293,11 @@ func metricsIn(text string) map[string]bool {
 func TestMetricNamesFollowTheContract(t *testing.T) {
 	dash := string(read(t, "deploy/grafana/dashboards/unpair.json"))
 	alerts := string(read(t, "deploy/prometheus/alerts.yml"))
+	known := knownMetrics(t)
 	for file, text := range map[string]string{"dashboard": dash, "alerts.yml": alerts} {
 		for m := range metricsIn(text) {
-			if !slices.Contains(contractMetrics, m) {
-				t.Errorf("%s uses %s, which is not a contract metric", file, m)
+			if !slices.Contains(known, m) {
+				t.Errorf("%s uses %s, which unpair does not export (known: %v)", file, m, known)
 			}
 		}
 		for _, o := range regexp.MustCompile(`outcome=\\?"([a-z_]+)`).FindAllStringSubmatch(text, -1) {
