@@ -146,8 +146,8 @@ func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src S
 	l.checkpointItem(it)
 	it.st.set = en.set
 	set := e.sets[en.set]
-	fanout := false
-	if en.scored() {
+	scored := en.scored()
+	if scored {
 		correct := en.correct(e.cfg.PassMark)
 		credit := en.credit(e.cfg.PassMark)
 		ci := e.resolve(en.content, snap)
@@ -157,13 +157,7 @@ func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src S
 			p, ok := e.skillParams(s, snap)
 			sc := l.skill(s)
 			l.checkpointSkill(sc)
-			if evaluate && !fanout {
-				fanout = e.cellMastered(&sc.m, p, ok, ci.difficulty)
-			}
 			e.updateCell(&sc.m, p, ok, ci.difficulty, correct, credit, en.time)
-			if evaluate && !fanout {
-				fanout = e.cellMastered(&sc.m, p, ok, ci.difficulty)
-			}
 		}
 	}
 	if en.flags&eCompletion != 0 && en.flags&eHasSuccess != 0 && en.flags&eSuccess != 0 {
@@ -187,11 +181,15 @@ func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src S
 		return
 	}
 	e.evaluate(l, it, en.time, src, causeEvidence)
-	if fanout && len(set) > 0 {
+	if scored && len(set) > 0 {
+		// The answer changed the state of every skill in set: every other
+		// item sharing one of them is decided again, whatever the model
+		// (under elo an easier sibling can become mastered, or stop being
+		// mastered, without the answered item's decision changing).
 		for i := range l.items {
 			o := &l.items[i]
 			if o.content != en.content && sharesSkill(e.sets[o.st.set], set) {
-				e.evaluate(l, o, en.time, src, causeEvidence)
+				e.decide(l, o, en.time, src, causeEvidence)
 			}
 		}
 	}

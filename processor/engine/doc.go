@@ -84,12 +84,18 @@
 // statement); if the target was older than the window its evidence stays:
 // the stream moved on and that is reported, not silently undone.
 //
-// Fan-out: when an answer involves a mastered (or newly mastered) skill,
-// every item of the learner sharing that skill is re-decided; other items
-// sharing a skill keep their published decision (and its evidence figures)
-// until they are touched, swept, or the skill's mastery changes. Only pairs
-// the learner has touched are decided: content of a mastered skill the
-// learner never saw gets no decision.
+// Fan-out: an answer changes the state of every skill of its content, so
+// every item of the learner sharing one of those skills is decided again,
+// for every model (under elo an easier or harder sibling can become
+// mastered, or stop being mastered, without the answered item's decision
+// changing; under every model a suppressed sibling's review date moves with
+// the skill's last practice). A sibling is handed out by Changes only when
+// its decision (suppressed, reason, since, until) changed; the evidence
+// figures of an unchanged sibling are refreshed when it is next handed out.
+// After any evidence (and the review sweep at its time) every pair's
+// published decision equals one made from scratch (TestEveryDecisionIsFresh).
+// Only pairs the learner has touched are decided: content of a mastered
+// skill the learner never saw gets no decision.
 //
 // Determinism: a learner's state depends only on that learner's evidence in
 // its order and the catalog; learners share nothing but the intern tables,

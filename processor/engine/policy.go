@@ -161,25 +161,41 @@ func (e *Engine) judge(l *Learner, it *item, at int64, snap *catalog.Snapshot) v
 	return v
 }
 
-// evaluate re-decides an item and records a decision event when its
-// suppression starts, ends or changes reason.
+// evaluate re-decides an item the evidence (or the caller) touched: its
+// decision is handed out by the next Changes whether or not it changed.
 func (e *Engine) evaluate(l *Learner, it *item, at int64, src Source, c cause) {
+	e.decide(l, it, at, src, c)
+	it.dirty = true
+	l.touch()
+}
+
+// decide re-decides an item and records a decision event when its
+// suppression starts, ends or changes reason. It marks the item changed only
+// when its published decision (suppressed, reason, since, until) changed,
+// so that re-deciding the siblings of an answered item writes only those
+// whose decision moved.
+func (e *Engine) decide(l *Learner, it *item, at int64, src Source, c cause) {
 	snap := e.cat.Snapshot()
 	v := e.judge(l, it, at, snap)
 	p := &it.pub
-	it.dirty = true
-	l.touch()
 	switch {
 	case v.suppressed && (!p.suppressed || p.reason != v.reason):
 		*p = published{since: at, until: v.until, reason: v.reason, suppressed: true}
 		e.emit(l, it, decision.EventSuppressed, at, src, snap)
 	case v.suppressed:
+		if p.until == v.until {
+			return
+		}
 		p.until = v.until
 	case p.suppressed:
 		r := endReason(p.reason, v.status[p.reason], c)
 		*p = published{since: at, reason: r}
 		e.emit(l, it, decision.EventUnsuppressed, at, src, snap)
+	default:
+		return
 	}
+	it.dirty = true
+	l.touch()
 }
 
 // endReason is the reason a suppression for reason r ended.
