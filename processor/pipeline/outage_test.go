@@ -138,7 +138,8 @@ func TestRedisOutageStallsCommitsThenRecovers(t *testing.T) {
 	}
 	for _, name := range []string{"unpair_statements_total", "unpair_consumer_lag", "unpair_flush_duration_seconds",
 		"unpair_flush_learners", "unpair_redis_errors_total", "unpair_redis_retries_total", "unpair_decisions_total",
-		"unpair_rebalance_pause_seconds", "unpair_flush_overruns_total"} {
+		"unpair_rebalance_pause_seconds", "unpair_flush_overruns_total", "unpair_shard_queue_depth",
+		"unpair_pairs_in_memory", "unpair_rebalances_total"} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

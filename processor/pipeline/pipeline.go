@@ -147,7 +147,23 @@ func (p *Processor) Run(ctx, hard context.Context) error {
 		warnRoute: rateLimited{every: 10 * time.Second}, warnDead: rateLimited{every: 5 * time.Second},
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
+	if obs, ok := p.d.Aggregator.(Observer); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				obs.Observe(p.m)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

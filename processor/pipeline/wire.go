@@ -151,6 +151,14 @@ func (s ShardAggregator) Skipped() uint64 {
 	return st.Duplicates + st.Stale
 }
 
+// Observe implements Observer: shard queue depths and pairs in memory.
+func (s ShardAggregator) Observe(m *Metrics) {
+	for i := 0; i < s.A.Shards(); i++ {
+		m.ShardQueueDepth.WithLabelValues(strconv.Itoa(i)).Set(float64(s.A.QueueDepth(i)))
+	}
+	m.PairsInMemory.Set(float64(s.A.PairsInMemory()))
+}
+
 // Sweep implements Sweeper.
 func (s ShardAggregator) Sweep(ctx context.Context, now time.Time) error { return s.A.Sweep(ctx, now) }
 
@@ -193,6 +201,12 @@ func (r RedisStore) WriteBatch(ctx context.Context, ws []LearnerWrite) error {
 
 // Ping implements Store.
 func (r RedisStore) Ping(ctx context.Context) error { return r.RDB.Ping(ctx).Err() }
+
+// Observer is an Aggregator that reports its own gauges; Run calls it
+// every second.
+type Observer interface {
+	Observe(m *Metrics)
+}
 
 // Sweeper is an Aggregator that re-evaluates time-bound suppressions.
 type Sweeper interface {
