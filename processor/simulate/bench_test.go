@@ -29,3 +29,29 @@ func BenchmarkNext(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendNext is the allocation-free form a load generator uses.
+func BenchmarkAppendNext(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Learners, cfg.Items, cfg.Sessions = 100000, 2000, 10_000_000
+	g, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 64<<10)
+	var bytes int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if len(buf) > 60<<10 {
+			buf = buf[:0] // the batch was sent
+		}
+		m, out, ok := g.AppendNext(buf)
+		if !ok {
+			b.Fatal("generator ran out")
+		}
+		buf = out
+		bytes += int64(len(m.Value))
+	}
+	b.SetBytes(bytes / int64(b.N))
+}

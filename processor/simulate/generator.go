@@ -51,6 +51,7 @@ type learner struct {
 	email        string
 	mbox         bool
 	ifi          string // canonical IFI
+	key          []byte // ifi as a message key, shared by the learner's messages
 	registration uuid
 	learnRate    float64
 	known        []bool
@@ -174,24 +175,45 @@ func Cohort(cfg Config) ([]Message, *Catalog, Stats, error) {
 }
 
 // Next returns the next message in time order, or false when the cohort's
-// sessions are all done.
+// sessions are all done. The message owns its Value; its Key may be shared
+// with other messages of the same learner and must not be modified.
 func (g *Generator) Next() (Message, bool) {
+	m, _, ok := g.next(nil, false)
+	return m, ok
+}
+
+// AppendNext is Next for hot loops such as a load generator: it appends
+// the statement to dst and returns the message, whose Value aliases the
+// appended bytes, and the extended dst. Reusing dst (dst[:0]) after the
+// message is sent makes generation allocation-free in the steady state.
+func (g *Generator) AppendNext(dst []byte) (Message, []byte, bool) {
+	return g.next(dst, true)
+}
+
+// next returns the next message; with appendTo its value is appended to dst
+// and the extended buffer returned too.
+func (g *Generator) next(dst []byte, appendTo bool) (Message, []byte, bool) {
 	for {
 		for g.admitted < g.total && (len(g.heap) == 0 || int64(g.nextArrival) <= g.heap[0].at) {
 			g.admit()
 		}
 		if len(g.heap) == 0 {
-			return Message{}, false
+			return Message{}, dst, false
 		}
 		it := g.pop()
 		if it.d != nil {
 			g.stats.Messages++
 			g.stats.Duplicates++
 			g.stats.Bytes += int64(len(it.d.value))
-			return Message{Key: it.d.key, Value: it.d.value, Time: time.UnixMilli(it.at).UTC(), Learner: it.d.learner, Duplicate: true}, true
+			v := it.d.value
+			if appendTo {
+				dst = append(dst, v...)
+				v = dst[len(dst)-len(v):]
+			}
+			return Message{Key: it.d.key, Value: v, Time: time.UnixMilli(it.at).UTC(), Learner: it.d.learner, Duplicate: true}, dst, true
 		}
-		if m, ok := g.advance(it.s, it.at); ok {
-			return m, true
+		if m, ok := g.advance(it.s, it.at, &dst, appendTo); ok {
+			return m, dst, true
 		}
 	}
 }
@@ -283,6 +305,7 @@ func (g *Generator) learner(i int) *learner {
 	} else {
 		l.ifi = schema.CanonicalAccount(g.cfg.HomePage, l.account)
 	}
+	l.key = []byte(l.ifi)
 	g.learners[i] = l
 	g.stats.Learners++
 	return l
@@ -342,7 +365,7 @@ func (g *Generator) start(l *learner, at int64) {
 
 // advance writes the statement of s's current step at time at, schedules
 // its next step, and returns the message.
-func (g *Generator) advance(s *session, at int64) (Message, bool) {
+func (g *Generator) advance(s *session, at int64, dst *[]byte, appendTo bool) (Message, bool) {
 	cfg := &g.cfg
 	l := s.l
 	sp := &g.sp
@@ -466,10 +489,17 @@ func (g *Generator) advance(s *session, at int64) (Message, bool) {
 	if defect == "broken JSON" {
 		raw = raw[:len(raw)/4+g.rng.IntN(len(raw)/2)]
 	}
-	m := Message{Value: append(make([]byte, 0, len(raw)), raw...), Time: time.UnixMilli(at).UTC(), Learner: l.ifi, Defect: defect}
+	var value []byte
+	if appendTo {
+		*dst = append(*dst, raw...)
+		value = (*dst)[len(*dst)-len(raw):]
+	} else {
+		value = append(make([]byte, 0, len(raw)), raw...)
+	}
+	m := Message{Value: value, Time: time.UnixMilli(at).UTC(), Learner: l.ifi, Defect: defect}
 	switch cfg.Keys {
 	case KeyLearner:
-		m.Key = []byte(l.ifi)
+		m.Key = l.key
 	case KeyRandom:
 		var k [16]byte
 		x := g.rng.Uint64()
@@ -493,7 +523,11 @@ func (g *Generator) advance(s *session, at int64) (Message, bool) {
 			l.nhistory++
 		}
 		if g.rng.Float64() < cfg.DuplicateShare {
-			g.push(item{at: at + g.between(500, 120000), d: &dup{value: m.Value, key: m.Key, learner: l.ifi}})
+			v := m.Value
+			if appendTo { // m.Value belongs to the caller's buffer
+				v = append([]byte(nil), raw...)
+			}
+			g.push(item{at: at + g.between(500, 120000), d: &dup{value: v, key: m.Key, learner: l.ifi}})
 		}
 	}
 

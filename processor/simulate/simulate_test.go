@@ -502,3 +502,39 @@ func TestTinyAndOddConfigsDoNotPanic(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendNextYieldsTheSameMessages: the hot-loop form gives the bytes
+// Next gives, with Values that stay intact while the buffer grows.
+func TestAppendNextYieldsTheSameMessages(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Learners, cfg.Sessions, cfg.DuplicateShare = 20, 80, 0.2
+	want, _, _ := cohort(t, cfg)
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	var got []Message
+	for {
+		if len(buf) > 8<<10 {
+			buf = nil // a fresh batch; earlier Values keep their own storage
+		}
+		m, out, ok := g.AppendNext(buf)
+		if !ok {
+			break
+		}
+		if !bytes.Equal(out[len(out)-len(m.Value):], m.Value) || len(out) != len(buf)+len(m.Value) {
+			t.Fatal("AppendNext: the returned buffer does not end with the message's value")
+		}
+		buf = out
+		got = append(got, m)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("AppendNext gave %d messages, Next %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i].Value, want[i].Value) || !bytes.Equal(got[i].Key, want[i].Key) || got[i].Duplicate != want[i].Duplicate {
+			t.Fatalf("message %d differs:\n%s\n%s", i, got[i].Value, want[i].Value)
+		}
+	}
+}
