@@ -51,6 +51,18 @@
 //     none) is mastered under the configured model, with at least
 //     MinAttempts scored attempts and the last one correct.
 //
+// The default model is item-aware Elo (DefaultConfig: K 0.4, threshold 0.7
+// on P(correct) for the content's own difficulty, at least 2 attempts): on
+// real ASSISTments logs it is the only policy whose operating curve
+// (precision@3 against attempts saved) lies above 3-in-a-row's on both
+// datasets, where BKT at 0.95 does not (docs/evaluation.md). A skill's
+// ability is shared by its items, so an easy item is suppressed before a
+// hard one. It needs fitted difficulties in the catalog (unpair fit); BKT
+// (0.95, strict 0.98), streak and EWMA remain selectable with Config.Model.
+// Explanations name the deciding model's estimate: "Mastered: 81% chance
+// you'd answer this right, after 3 of your 4 answers correct; review due
+// 12 Mar 2027."
+//
 // Mastered and completed suppressions last until review is due: the last
 // practice plus mastery.HalfLife(correct, wrong) (for several skills, the
 // earliest of them). Decisions are evaluated at the time of the evidence

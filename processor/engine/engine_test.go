@@ -28,6 +28,8 @@ func testCatalog(t testing.TB) *catalog.Catalog {
 			{Content: "q/both", Skills: []string{"fractions", "decimals"}, Difficulty: 0.5},
 			{Content: "q/cold", Skills: []string{"cold"}},
 			{Content: "q/hard", Difficulty: 2},
+			{Content: "q/easy", Skills: []string{"fractions"}, Difficulty: -1.5},
+			{Content: "q/frac-hard", Skills: []string{"fractions"}, Difficulty: 1},
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +48,17 @@ func newEngine(t testing.TB, mod func(*Config)) *Engine {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// bkt selects the bkt model before applying mod: the policy tests written
+// for it keep testing it now that elo is the default.
+func bkt(mod func(*Config)) func(*Config) {
+	return func(c *Config) {
+		c.Model = ModelBKT
+		if mod != nil {
+			mod(c)
+		}
+	}
 }
 
 var idSeq uint64
@@ -172,32 +185,105 @@ func TestPolicy(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEngine(t, tc.mod)
-			l := e.NewLearner("L")
-			for i, s := range tc.steps {
-				if o := e.Apply(l, &s.ev, NoSource); o != Applied {
-					t.Fatalf("step %d: outcome %v, want applied", i, o)
-				}
-				if s.want == "" {
-					continue
-				}
-				c := s.ev.Content
-				if s.check != "" {
-					c = s.check
-				}
-				d, ok := l.Decision(c)
-				if !ok {
-					t.Fatalf("step %d: no decision for %s", i, s.ev.Content)
-				}
-				got := "shown:" + string(d.Reason)
-				if d.Suppressed {
-					got = "suppressed:" + string(d.Reason)
-				}
-				if got != s.want {
-					t.Fatalf("step %d: %s = %s (%q, evidence %+v), want %s", i, c, got, d.Explanation, d.Evidence, s.want)
-				}
-			}
+			runSteps(t, newEngine(t, bkt(tc.mod)), tc.steps)
 		})
+	}
+}
+
+// runSteps applies a scenario and checks the decisions it names.
+func runSteps(t *testing.T, e *Engine, steps []step) {
+	t.Helper()
+	l := e.NewLearner("L")
+	for i, s := range steps {
+		if o := e.Apply(l, &s.ev, NoSource); o != Applied {
+			t.Fatalf("step %d: outcome %v, want applied", i, o)
+		}
+		if s.want == "" {
+			continue
+		}
+		c := s.ev.Content
+		if s.check != "" {
+			c = s.check
+		}
+		d, ok := l.Decision(c)
+		if !ok {
+			t.Fatalf("step %d: no decision for %s", i, c)
+		}
+		got := "shown:" + string(d.Reason)
+		if d.Suppressed {
+			got = "suppressed:" + string(d.Reason)
+		}
+		if got != s.want {
+			t.Fatalf("step %d: %s = %s (%q, evidence %+v), want %s", i, c, got, d.Explanation, d.Evidence, s.want)
+		}
+	}
+}
+
+func TestDefaultIsEvaluatedElo(t *testing.T) {
+	c := DefaultConfig()
+	if c.Model != ModelElo || c.Elo != (mastery.Elo{K: 0.4, Threshold: 0.7}) || c.MinAttempts != 2 || c.Threshold != 0.95 {
+		t.Fatalf("DefaultConfig() = %+v, want elo K 0.4 threshold 0.7, min attempts 2, bkt threshold 0.95", c)
+	}
+	hour := int64(time.Hour / time.Millisecond)
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"an easy item is mastered after two correct answers", []step{
+			{answer("q/easy", true, day0), "shown:", ""},
+			{answer("q/easy", true, day0+hour), "suppressed:mastered", ""},
+		}},
+		{"an average item from scratch needs six", []step{
+			{answer("q/frac1", true, day0), "shown:", ""},
+			{answer("q/frac1", true, day0+hour), "shown:", ""},
+			{answer("q/frac1", true, day0+2*hour), "shown:", ""},
+			{answer("q/frac1", true, day0+3*hour), "shown:", ""},
+			{answer("q/frac1", true, day0+4*hour), "shown:", ""},
+			{answer("q/frac1", true, day0+5*hour), "suppressed:mastered", ""},
+		}},
+		{"an answer on a hard item suppresses an easy sibling it does not master itself", []step{
+			{answer("q/easy", false, day0), "shown:", ""},
+			{answer("q/frac-hard", true, day0+hour), "shown:", ""},
+			{answer("q/frac-hard", true, day0+hour), "suppressed:mastered", "q/easy"},
+			{answer("q/frac-hard", false, day0+2*hour), "shown:wrong_answer", "q/easy"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runSteps(t, newEngine(t, nil), tc.steps) })
+	}
+}
+
+func TestExplanations(t *testing.T) {
+	hour := int64(time.Hour / time.Millisecond)
+	for _, tc := range []struct {
+		mod     func(*Config)
+		content string
+		answers []bool
+		want    string
+	}{
+		{nil, "q/easy", []bool{false, true, true},
+			"Mastered: 80% chance you'd answer this right, after 2 of your 3 answers correct; review due 11 Oct 2025."},
+		{nil, "q/easy", []bool{true},
+			"Not mastered yet: 83% chance you'd answer this right, after your only answer correct."},
+		{nil, "q/frac1", []bool{true, false},
+			"Not mastered yet: 50% chance you'd answer this right, after 1 of your 2 answers correct."},
+		{nil, "q/both", []bool{true, true, true, true, true, true, true, true},
+			"Mastered: 72% chance you'd answer this right on the weakest of its 2 skills, after all 8 of your answers correct; review due 22 Jun 2026."},
+		{bkt(nil), "q/frac1", []bool{true, true},
+			"Mastered: 97% sure you know it, after both your answers correct; review due 13 Oct 2025."},
+		{func(c *Config) { c.Model = ModelStreak }, "q/frac1", []bool{false, false},
+			"Not mastered yet: 0 correct in a row (none of your 2 answers correct)."},
+		{func(c *Config) { c.Model = ModelEWMA }, "q/frac1", []bool{true, true, true, true},
+			"Mastered: recent accuracy 94%, after all 4 of your answers correct; review due 25 Oct 2025."},
+	} {
+		e := newEngine(t, tc.mod)
+		l := e.NewLearner("L")
+		for i, c := range tc.answers {
+			ev := answer(tc.content, c, day0+int64(i)*hour)
+			e.Apply(l, &ev, NoSource)
+		}
+		if d, _ := l.Decision(tc.content); d.Explanation != tc.want {
+			t.Errorf("%s %v under %s:\n got %q\nwant %q", tc.content, tc.answers, e.cfg.Model, d.Explanation, tc.want)
+		}
 	}
 }
 
@@ -239,7 +325,7 @@ func scored(content string, s float64, at int64) schema.Evidence {
 }
 
 func TestDecisionContent(t *testing.T) {
-	e := newEngine(t, nil)
+	e := newEngine(t, bkt(nil))
 	l := e.NewLearner("L")
 	for i, c := range []bool{true, false, true, true} {
 		ev := answer("q/frac1", c, day0+int64(i)*60_000)
@@ -290,7 +376,7 @@ func TestDecisionContent(t *testing.T) {
 }
 
 func TestOverride(t *testing.T) {
-	e := newEngine(t, nil)
+	e := newEngine(t, bkt(nil))
 	l := e.NewLearner("L")
 	for i := range 2 {
 		ev := answer("q/frac1", true, day0+int64(i))
@@ -316,7 +402,7 @@ func TestOverride(t *testing.T) {
 }
 
 func TestOutOfOrder(t *testing.T) {
-	e := newEngine(t, nil)
+	e := newEngine(t, bkt(nil))
 	l := e.NewLearner("L")
 	a := answer("q/frac1", true, day0+10_000)
 	b := answer("q/frac1", true, day0) // late: older timestamp, arrives second

@@ -289,26 +289,41 @@ func day(ms int64) string { return time.UnixMilli(ms).UTC().Format("2 Jan 2006")
 
 func pct(x float64) string { return strconv.Itoa(int(math.Round(x*100))) + "%" }
 
+// answers says how many answers were correct, in words.
+func answers(correct, attempts int) string {
+	switch {
+	case attempts == 1 && correct == 1:
+		return "your only answer correct"
+	case attempts == 1:
+		return "your only answer wrong"
+	case attempts == 2 && correct == 2:
+		return "both your answers correct"
+	case correct == attempts:
+		return fmt.Sprintf("all %d of your answers correct", attempts)
+	case correct == 0:
+		return fmt.Sprintf("none of your %d answers correct", attempts)
+	}
+	return fmt.Sprintf("%d of your %d answers correct", correct, attempts)
+}
+
 // explain writes the sentence a learner reads.
 func (e *Engine) explain(it *item, d *decision.Decision, mv view) string {
 	ev := &d.Evidence
-	answers := fmt.Sprintf("%d of your %d answers correct", ev.Correct, ev.Attempts)
-	if ev.Attempts == 1 {
-		answers = fmt.Sprintf("%d of your 1 answer correct", ev.Correct)
+	ans := answers(ev.Correct, ev.Attempts)
+	weakest := ""
+	if mv.skills > 1 {
+		weakest = fmt.Sprintf(" on the weakest of its %d skills", mv.skills)
 	}
 	var estimate string
 	switch mv.model {
 	case ModelStreak:
-		estimate = fmt.Sprintf("%d correct in a row (%s)", ev.Streak, answers)
+		estimate = fmt.Sprintf("%d correct in a row%s (%s)", ev.Streak, weakest, ans)
 	case ModelEWMA:
-		estimate = fmt.Sprintf("recent accuracy %s after %s", pct(mv.est), answers)
+		estimate = fmt.Sprintf("recent accuracy %s%s, after %s", pct(mv.est), weakest, ans)
 	case ModelElo:
-		estimate = fmt.Sprintf("%s chance of a correct answer after %s", pct(mv.est), answers)
+		estimate = fmt.Sprintf("%s chance you'd answer this right%s, after %s", pct(mv.est), weakest, ans)
 	default:
-		estimate = fmt.Sprintf("%s estimated after %s", pct(mv.est), answers)
-	}
-	if mv.skills > 1 {
-		estimate = fmt.Sprintf("all %d skills, the weakest %s", mv.skills, estimate)
+		estimate = fmt.Sprintf("%s sure you know it%s, after %s", pct(mv.est), weakest, ans)
 	}
 	switch it.pub.reason {
 	case rMastered:
