@@ -468,15 +468,23 @@ func TestKubernetesManifestsFitTogether(t *testing.T) {
 	if got := get(so, "spec", "maxReplicaCount"); got != maxPartition {
 		t.Errorf("ScaledObject maxReplicaCount %v, want the partition count %d", got, maxPartition)
 	}
+	// With re-keying on, the input topic is read by the re-key stage in group
+	// <group>.rekey and the by-learner topic by the aggregating stage in <group>.
+	group := str(cm["UNPAIR_GROUP"])
+	groupOf := map[string]string{"xapi.statements": group + ".rekey", "unpair.by-learner": group}
+	if str(cm["UNPAIR_REKEY"]) != "true" {
+		t.Fatalf("these manifests assume UNPAIR_REKEY true, got %q", cm["UNPAIR_REKEY"])
+	}
 	var scaled []string
 	for _, tr := range get(so, "spec", "triggers").([]any) {
 		if str(get(tr, "type")) != "kafka" {
 			continue
 		}
-		if g := str(get(tr, "metadata", "consumerGroup")); g != str(cm["UNPAIR_GROUP"]) {
-			t.Errorf("kafka trigger reads group %q, unpair runs as %q", g, cm["UNPAIR_GROUP"])
+		topic := str(get(tr, "metadata", "topic"))
+		if g := str(get(tr, "metadata", "consumerGroup")); g != groupOf[topic] {
+			t.Errorf("kafka trigger on %s reads the lag of group %q; the stage reading it is group %q", topic, g, groupOf[topic])
 		}
-		scaled = append(scaled, str(get(tr, "metadata", "topic")))
+		scaled = append(scaled, topic)
 	}
 	slices.Sort(scaled)
 	if want := slices.Sorted(slices.Values(inputTopics)); !slices.Equal(scaled, want) {
