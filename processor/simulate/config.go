@@ -107,8 +107,8 @@ func (c *Config) sessions() int {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("simulate: "+format, args...)) }
-	if c.Learners < 1 || c.Learners > 1<<30 {
-		bad("Learners must be in [1, 2^30], got %d", c.Learners)
+	if c.Learners < 1 || c.Learners > 1<<26 { // 8 bytes of index per learner up front
+		bad("Learners must be in [1, 2^26], got %d", c.Learners)
 	}
 	if c.Skills < 1 || c.Skills > 10000 {
 		bad("Skills must be in [1, 10000], got %d", c.Skills)

@@ -9,7 +9,9 @@
 //
 // A course has Skills skills; each skill has one lesson (a cmi5 AU) and a
 // share of the Items question items, each item with a difficulty and one or
-// two skills. Catalog returns this content → skills map for the demo to load.
+// two skills. Generator.Catalog returns it; Catalog.File and WriteJSON give
+// the engine's catalog file (processor/catalog), Catalog.Records the records
+// of the compacted catalog topic, so the demo can load what the cohort uses.
 //
 // Each learner holds a latent, binary known/unknown state per skill, as in
 // Bayesian Knowledge Tracing: an answer is right with probability 1-slip when
@@ -41,6 +43,12 @@
 // flows from one PCG stream seeded with Config.Seed: the same Config yields
 // the same bytes, always.
 //
-// Statement JSON is appended by hand into a reused buffer (no reflection);
-// each Message owns its Value.
+// Statement JSON is appended by hand into a reused buffer (no reflection).
+// Next returns messages that own their Value; AppendNext appends into the
+// caller's batch buffer instead, for load generators (see
+// docs/benchmarks/simulate.md). Cohort generates a whole cohort at once.
+//
+// Message also carries ground truth the wire does not: the learner's
+// canonical IFI, the Defect of an invalid statement, and whether it is a
+// duplicate; Stats counts what was produced, for end-to-end assertions.
 package simulate
