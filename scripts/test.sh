@@ -118,5 +118,7 @@ go test -race -timeout 25m "${go_args[@]}"
 if [[ ${pkgs[*]} == ./... ]]; then
 	say "pyBKT cross-check (scripts/pybkt_check.sh)"
 	scripts/pybkt_check.sh
+	say "deploy files, offline (scripts/validate-deploy.sh --self-test)"
+	scripts/validate-deploy.sh --self-test
 fi
 say "done in $(($(now_ms) - t_start)) ms"
