@@ -13,7 +13,9 @@ import (
 // BenchmarkAggregator measures Submit throughput through all shards
 // (GOMAXPROCS by default) in batches of 512; 10,000 learners answering
 // among 20 items each. flush=32k adds a Flush+Release every 64 batches, as
-// the pipeline would do, which serializes every changed learner.
+// the pipeline would do, which serializes every changed learner. flush=never
+// never releases: the learners' pending decision events pile up (by design
+// they are kept until Release), so it measures a pathological case.
 func BenchmarkAggregator(b *testing.B) {
 	b.Run("flush=never", func(b *testing.B) { benchAggregator(b, 0) })
 	b.Run("flush=32k", func(b *testing.B) { benchAggregator(b, 64) })
@@ -66,4 +68,171 @@ func benchAggregator(b *testing.B, flushEvery int64) {
 	fb, _ := a.Flush(ctx)
 	a.Release(fb)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+}
+
+// zipfLoad is the realistic workload: 100,000 learners whose activity is
+// Zipf-distributed (s=1.1, v=20: the busiest learner makes ≈0.8% of the
+// events, half of the events come from ≈8% of the learners), each answering
+// among 20 of the catalog's 50 items, 75% correct, on 8 partitions (learner
+// i on partition i%8, as on the re-keyed topic).
+type zipfLoad struct {
+	keys     []string
+	contents []string
+	ev       []uint32 // learner<<8 | content<<1 | correct
+	seq      int64
+	offs     [8]int64
+}
+
+const zipfLearners = 100_000
+
+func newZipfLoad() *zipfLoad {
+	r := rand.New(rand.NewPCG(7, 7))
+	z := rand.NewZipf(r, 1.1, 20, zipfLearners-1)
+	w := &zipfLoad{keys: make([]string, zipfLearners), ev: make([]uint32, 1<<20)}
+	perm := r.Perm(zipfLearners) // rank -> learner, so busy learners are not all small numbers
+	for i := range w.keys {
+		w.keys[i] = fmt.Sprintf("%032x", uint64(i)*0x9e3779b97f4a7c15)
+	}
+	for i := range 50 {
+		w.contents = append(w.contents, fmt.Sprintf("q/%d", i))
+	}
+	for i := range w.ev {
+		li := perm[z.Uint64()]
+		c := (li + r.IntN(20)) % 50
+		ok := 0
+		if r.IntN(4) > 0 {
+			ok = 1
+		}
+		w.ev[i] = uint32(li)<<8 | uint32(c)<<1 | uint32(ok)
+	}
+	return w
+}
+
+// fill writes the next len(dst) events into dst, as a decoder would.
+func (w *zipfLoad) fill(dst []Input) {
+	for i := range dst {
+		x := w.ev[w.seq&int64(len(w.ev)-1)]
+		w.seq++
+		li := int(x >> 8)
+		p := li % len(w.offs)
+		w.offs[p]++
+		s := w.seq
+		dst[i] = Input{Evidence: schema.Evidence{
+			ID:      schema.UUID{byte(s), byte(s >> 8), byte(s >> 16), byte(s >> 24), byte(s >> 32), 0x40},
+			Learner: w.keys[li], Content: w.contents[x>>1&0x7f], Kind: schema.KindAttempt,
+			Time: (t0 + s) * 1e6, HasSuccess: true, Success: x&1 == 1,
+		}, Source: engine.Source{Partition: int32(p), Offset: w.offs[p]}}
+	}
+}
+
+// BenchmarkZipf runs the realistic workload in batches of 512 with a
+// Flush+Release every 10,240 events (20 batches), the pipeline's rhythm.
+//
+//   - engine: one engine and a map, no aggregator: the work any design must
+//     do (Apply; at each flush Changes, AppendBinary, Offsets, Clean of
+//     every changed learner). The aggregator's overhead is the difference.
+//   - shards=N: the Aggregator with N shards (run with GOMAXPROCS=2).
+func BenchmarkZipf(b *testing.B) {
+	b.Run("engine", benchZipfEngine)
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("shards=%d", n), func(b *testing.B) { benchZipfAggregator(b, n) })
+	}
+}
+
+const (
+	zipfBatch      = 512
+	zipfFlushEvery = 20 // batches
+)
+
+func benchZipfAggregator(b *testing.B, shards int) {
+	a, err := New(engine.DefaultConfig(), testCatalog(b), Config{Shards: shards})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	w := newZipfLoad()
+	ctx := context.Background()
+	buf := make([]Input, zipfBatch)
+	var batches, changed int
+	run := func(n int) {
+		for done := 0; done < n; done += zipfBatch {
+			w.fill(buf)
+			if err := a.Submit(ctx, buf); err != nil {
+				b.Fatal(err)
+			}
+			if batches++; batches%zipfFlushEvery == 0 {
+				fb, err := a.Flush(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				changed += len(fb.Learners)
+				if err := a.Release(fb); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	run(1 << 20) // warm up: most learners exist
+	b.ReportAllocs()
+	b.ResetTimer()
+	changed = 0
+	run(b.N)
+	fb, err := a.Flush(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a.Release(fb)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+	b.ReportMetric(float64(changed)/float64(b.N), "learners-written/op")
+}
+
+func benchZipfEngine(b *testing.B) {
+	e, err := engine.New(engine.DefaultConfig(), testCatalog(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := newZipfLoad()
+	ls := map[string]*engine.Learner{}
+	var dirty []*engine.Learner
+	var ch engine.Changes
+	var scratch []byte
+	buf := make([]Input, zipfBatch)
+	var batches, changed int
+	run := func(n int) {
+		for done := 0; done < n; done += zipfBatch {
+			w.fill(buf)
+			for i := range buf {
+				in := &buf[i]
+				l := ls[in.Evidence.Learner]
+				if l == nil {
+					l = e.NewLearner(in.Evidence.Learner)
+					ls[in.Evidence.Learner] = l
+				}
+				wasDirty := l.Dirty()
+				e.Apply(l, &in.Evidence, in.Source)
+				if !wasDirty && l.Dirty() {
+					dirty = append(dirty, l)
+				}
+			}
+			if batches++; batches%zipfFlushEvery == 0 {
+				changed += len(dirty)
+				for _, l := range dirty {
+					ch = engine.Changes{Decisions: ch.Decisions[:0], Events: ch.Events[:0]}
+					l.Changes(&ch)
+					scratch, _ = l.AppendBinary(scratch[:0])
+					_ = l.Offsets()
+					l.Clean(ch.Mark)
+				}
+				clear(dirty)
+				dirty = dirty[:0]
+			}
+		}
+	}
+	run(1 << 20)
+	b.ReportAllocs()
+	b.ResetTimer()
+	changed = 0
+	run(b.N)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+	b.ReportMetric(float64(changed)/float64(b.N), "learners-written/op")
 }

@@ -56,8 +56,11 @@ type Change struct {
 	Offsets []engine.Source
 }
 
+// mark is what one learner handed out at a Flush. It points at the held
+// learner, not its key: a learner dropped and reloaded since is another
+// held learner, which the mark must not clean.
 type mark struct {
-	key  string
+	h    *held
 	mark engine.Mark
 }
 
@@ -88,9 +91,12 @@ type Aggregator struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	pool   sync.Pool // *[]Input
-	split  sync.Pool // *[]*[]Input
+	split  sync.Pool // *[]*[]Input, for Submit with more than stackShards shards
 }
+
+// stackShards is the shard count up to which Submit splits a batch in a
+// stack array instead of a pooled slice.
+const stackShards = 16
 
 type op uint8
 
@@ -143,7 +149,6 @@ func New(ecfg engine.Config, cat *catalog.Catalog, cfg Config) (*Aggregator, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Aggregator{cfg: cfg, ctx: ctx, cancel: cancel}
-	a.pool.New = func() any { s := make([]Input, 0, 256); return &s }
 	a.split.New = func() any { s := make([]*[]Input, cfg.Shards); return &s }
 	for i := 0; i < cfg.Shards; i++ {
 		eng, err := engine.New(ecfg, cat)
@@ -152,7 +157,8 @@ func New(ecfg engine.Config, cat *catalog.Catalog, cfg Config) (*Aggregator, err
 			return nil, err
 		}
 		s := &shard{id: i, agg: a, eng: eng, q: make(chan msg, cfg.QueueDepth),
-			learners: map[string]*held{}, offsets: map[int32]int64{}}
+			ctl: make(chan msg, ctlDepth), free: make(chan *[]Input, cfg.QueueDepth+2),
+			learners: map[string]*held{}}
 		if cfg.MemoryBudget > 0 {
 			s.budget = cfg.MemoryBudget / int64(cfg.Shards)
 		}
@@ -212,11 +218,15 @@ func (a *Aggregator) Stats() Stats {
 }
 
 func (a *Aggregator) send(ctx context.Context, s *shard, m msg) error {
+	return a.sendOn(ctx, s.q, m)
+}
+
+func (a *Aggregator) sendOn(ctx context.Context, q chan<- msg, m msg) error {
 	if a.ctx.Err() != nil {
 		return ErrClosed
 	}
 	select {
-	case s.q <- m:
+	case q <- m:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -226,16 +236,28 @@ func (a *Aggregator) send(ctx context.Context, s *shard, m msg) error {
 }
 
 // Submit hands evidence to the shards owning its learners, in order per
-// learner; the inputs are copied. It blocks while a shard's queue is full.
+// learner; the inputs are copied, so in can be reused when Submit returns.
+// Each shard gets one slice (from its own free list) and one channel send
+// per call. It blocks while a shard's queue is full.
 func (a *Aggregator) Submit(ctx context.Context, in []Input) error {
-	sp := a.split.Get().(*[]*[]Input)
-	parts := *sp
+	var local [stackShards]*[]Input
+	var parts []*[]Input
+	var sp *[]*[]Input
+	if len(a.shards) <= stackShards {
+		parts = local[:len(a.shards)]
+	} else {
+		sp = a.split.Get().(*[]*[]Input)
+		parts = *sp
+	}
+	n := uint64(len(a.shards))
 	for i := range in {
-		k := a.ShardOf(in[i].Evidence.Learner)
-		if parts[k] == nil {
-			parts[k] = a.pool.Get().(*[]Input)
+		k := xxhash.Sum64String(in[i].Evidence.Learner) % n
+		p := parts[k]
+		if p == nil {
+			p = a.shards[k].getInputs(len(in))
+			parts[k] = p
 		}
-		*parts[k] = append(*parts[k], in[i])
+		*p = append(*p, in[i])
 	}
 	var err error
 	for k, p := range parts {
@@ -247,26 +269,28 @@ func (a *Aggregator) Submit(ctx context.Context, in []Input) error {
 			err = a.send(ctx, a.shards[k], msg{op: opInputs, inputs: p})
 		}
 		if err != nil {
-			a.putInputs(p)
+			a.shards[k].putInputs(p)
 		}
 	}
-	a.split.Put(sp)
+	if sp != nil {
+		a.split.Put(sp)
+	}
 	return err
 }
 
-func (a *Aggregator) putInputs(p *[]Input) {
-	clear(*p)
-	*p = (*p)[:0]
-	a.pool.Put(p)
-}
-
-// broadcast sends a message to every shard and collects the replies.
-func (a *Aggregator) broadcast(ctx context.Context, mk func(shard int) msg) ([]reply, error) {
+// broadcast sends a message to every shard, through its queue (in order
+// with the evidence) or, when control, through its control channel (taken
+// before the next queued message), and collects the replies.
+func (a *Aggregator) broadcast(ctx context.Context, control bool, mk func(shard int) msg) ([]reply, error) {
 	ch := make(chan reply, len(a.shards))
 	for i, s := range a.shards {
 		m := mk(i)
 		m.reply = ch
-		if err := a.send(ctx, s, m); err != nil {
+		q := s.q
+		if control {
+			q = s.ctl
+		}
+		if err := a.sendOn(ctx, q, m); err != nil {
 			return nil, err
 		}
 	}
@@ -287,11 +311,15 @@ func (a *Aggregator) broadcast(ctx context.Context, mk func(shard int) msg) ([]r
 // Flush is a barrier: it returns every change made by evidence submitted
 // before the call, from every shard. Learners stay dirty until Release.
 func (a *Aggregator) Flush(ctx context.Context) (*Batch, error) {
-	rs, err := a.broadcast(ctx, func(int) msg { return msg{op: opFlush} })
+	rs, err := a.broadcast(ctx, false, func(int) msg { return msg{op: opFlush} })
 	if err != nil {
 		return nil, fmt.Errorf("cannot flush: %w", err)
 	}
-	b := &Batch{Offsets: map[int32]int64{}, marks: make([][]mark, len(a.shards))}
+	n := 0
+	for _, r := range rs {
+		n += len(r.changes)
+	}
+	b := &Batch{Learners: make([]Change, 0, n), Offsets: map[int32]int64{}, marks: make([][]mark, len(a.shards))}
 	for i, r := range rs {
 		b.Learners = append(b.Learners, r.changes...)
 		b.marks[i] = r.marks
@@ -306,12 +334,15 @@ func (a *Aggregator) Flush(ctx context.Context) (*Batch, error) {
 
 // Release marks a batch durable: its events are dropped and its learners
 // become clean unless they changed since the Flush. It waits until every
-// shard has taken note.
+// shard has taken note; a shard takes a release before its next queued
+// batch, so Release does not wait for the evidence submitted since the
+// Flush. Learners dropped since the Flush are not touched (a reloaded
+// learner stays dirty).
 func (a *Aggregator) Release(b *Batch) error {
 	if b == nil {
 		return nil
 	}
-	_, err := a.broadcast(context.Background(), func(i int) msg { return msg{op: opRelease, marks: b.marks[i]} })
+	_, err := a.broadcast(context.Background(), true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i]} })
 	if err != nil {
 		return fmt.Errorf("cannot release batch: %w", err)
 	}
@@ -322,7 +353,7 @@ func (a *Aggregator) Release(b *Batch) error {
 // memory; their events come with the next Flush.
 func (a *Aggregator) Sweep(ctx context.Context, now time.Time) error {
 	ms := now.UnixMilli()
-	if _, err := a.broadcast(ctx, func(int) msg { return msg{op: opSweep, now: ms} }); err != nil {
+	if _, err := a.broadcast(ctx, false, func(int) msg { return msg{op: opSweep, now: ms} }); err != nil {
 		return fmt.Errorf("cannot sweep: %w", err)
 	}
 	return nil
@@ -331,7 +362,7 @@ func (a *Aggregator) Sweep(ctx context.Context, now time.Time) error {
 // Drop removes every learner for which f(key, partition) is true, with its
 // unreleased changes, and forgets the processed offsets of no partition.
 func (a *Aggregator) Drop(ctx context.Context, f func(learnerKey string, partition int32) bool) error {
-	if _, err := a.broadcast(ctx, func(int) msg { return msg{op: opDrop, drop: f} }); err != nil {
+	if _, err := a.broadcast(ctx, false, func(int) msg { return msg{op: opDrop, drop: f} }); err != nil {
 		return fmt.Errorf("cannot drop learners: %w", err)
 	}
 	return nil
@@ -345,7 +376,7 @@ func (a *Aggregator) DropPartitions(ctx context.Context, parts []int32) error {
 		set[p] = true
 	}
 	f := func(_ string, p int32) bool { return set[p] }
-	_, err := a.broadcast(ctx, func(int) msg { return msg{op: opDrop, drop: f, parts: set} })
+	_, err := a.broadcast(ctx, false, func(int) msg { return msg{op: opDrop, drop: f, parts: set} })
 	if err != nil {
 		return fmt.Errorf("cannot drop partitions %v: %w", parts, err)
 	}
@@ -378,8 +409,3 @@ func (a *Aggregator) Close() error {
 	a.wg.Wait()
 	return nil
 }
-
-type (
-	decisionT = decision.Decision
-	eventT    = decision.Event
-)

@@ -63,7 +63,7 @@ func workload(seed uint64, learners, perLearner, parts int) [][]Input {
 // cleanPass applies the workload with one engine, learner by learner.
 func cleanPass(t *testing.T, w [][]Input) map[string]string {
 	t.Helper()
-	e, err := engine.New(engine.DefaultConfig(), testCatalog(t))
+	e, err := engine.New(testEngineConfig(), testCatalog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +85,17 @@ func cleanPass(t *testing.T, w [][]Input) map[string]string {
 	return out
 }
 
+// testEngineConfig is the default policy with BKT deciding mastery: the
+// test catalog has fitted BKT parameters and no item difficulties.
+func testEngineConfig() engine.Config {
+	c := engine.DefaultConfig()
+	c.Model = engine.ModelBKT
+	return c
+}
+
 func newAgg(t *testing.T, cfg Config) *Aggregator {
 	t.Helper()
-	a, err := New(engine.DefaultConfig(), testCatalog(t), cfg)
+	a, err := New(testEngineConfig(), testCatalog(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

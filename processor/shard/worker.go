@@ -1,13 +1,16 @@
 package shard
 
 import (
-	"context"
 	"sort"
 	"sync/atomic"
 	"time"
 
+	"github.com/unpair/unpair/processor/decision"
 	"github.com/unpair/unpair/processor/engine"
 )
+
+// ctlDepth is the number of control messages (releases) a shard buffers.
+const ctlDepth = 4
 
 // held is a learner in memory.
 type held struct {
@@ -16,31 +19,86 @@ type held struct {
 	size    int
 	pairs   int
 	inDirty bool
+	gone    bool // dropped or evicted: marks handed out before do not apply
 }
 
-// shard owns its learners; only its goroutine touches them.
+// counts are the per-evidence outcome counters, kept in plain fields by the
+// shard goroutine and published to the atomics once per batch.
+type counts struct {
+	processed, duplicates, stale, voidUnmatched, voided, ignored uint64
+}
+
+// shard owns its learners; only its goroutine touches them. The padding
+// keeps two shards' hot fields off a shared cache line.
 type shard struct {
+	_      [64]byte
 	id     int
 	agg    *Aggregator
 	eng    *engine.Engine
-	q      chan msg
+	q      chan msg      // evidence and ordered control messages
+	ctl    chan msg      // releases: taken before the next queued message
+	free   chan *[]Input // input slices back from this shard, for Submit
 	budget int64
 
 	learners map[string]*held
 	dirty    []*held
-	offsets  map[int32]int64
+	offsets  offsetTable
 	tick     uint64
-	ch       engine.Changes
+	n        counts
+	hint     flushHint
 
 	processed, duplicates, stale, voidUnmatched, voided, ignored atomic.Uint64
 	loads, loadErrors, corrupt, evictions                        atomic.Uint64
 	nLearners, pairs, bytes                                      atomic.Int64
+	_                                                            [64]byte
+}
+
+// flushHint sizes the buffers of the next flush from the last one, per
+// changed learner, so that a flush allocates a handful of buffers instead
+// of a few per learner.
+type flushHint struct {
+	state, decisions, events int // per changed learner, at the last flush
+}
+
+// maxChunk bounds one flush buffer of serialized states; a flush larger
+// than that uses several.
+const maxChunk = 4 << 20
+
+// getInputs returns an empty input slice for Submit, from the shard's free
+// list when it has one.
+func (s *shard) getInputs(hint int) *[]Input {
+	select {
+	case p := <-s.free:
+		return p
+	default:
+		p := make([]Input, 0, max(hint/len(s.agg.shards)+hint/8, 64))
+		return &p
+	}
+}
+
+// putInputs clears a slice (dropping its strings for the GC) and puts it on
+// the free list, or lets it go when the list is full.
+func (s *shard) putInputs(p *[]Input) {
+	clear(*p)
+	*p = (*p)[:0]
+	select {
+	case s.free <- p:
+	default:
+	}
 }
 
 func (s *shard) run() {
 	defer s.agg.wg.Done()
 	for {
 		select {
+		case m := <-s.ctl:
+			s.handle(m)
+			continue
+		default:
+		}
+		select {
+		case m := <-s.ctl:
+			s.handle(m)
 		case m := <-s.q:
 			s.handle(m)
 		case <-s.agg.ctx.Done():
@@ -52,37 +110,20 @@ func (s *shard) run() {
 func (s *shard) handle(m msg) {
 	switch m.op {
 	case opInputs:
-		for i := range *m.inputs {
-			s.apply(&(*m.inputs)[i])
+		in := *m.inputs
+		for i := range in {
+			s.apply(&in[i])
 		}
-		s.agg.putInputs(m.inputs)
+		s.putInputs(m.inputs)
+		s.publish()
 		return
 	case opFlush:
-		r := reply{shard: s.id, offsets: make(map[int32]int64, len(s.offsets))}
-		for p, o := range s.offsets {
-			r.offsets[p] = o
-		}
-		for _, h := range s.dirty {
-			s.ch = engine.Changes{Decisions: s.ch.Decisions[:0], Events: s.ch.Events[:0]}
-			h.l.Changes(&s.ch)
-			state, err := h.l.MarshalBinary()
-			if err != nil { // cannot happen for a learner the engine built; keep it dirty
-				continue
-			}
-			r.changes = append(r.changes, Change{
-				Learner: h.l.Key(), Partition: h.l.Partition(), State: state,
-				Decisions: append([]decisionT(nil), s.ch.Decisions...),
-				Events:    append([]eventT(nil), s.ch.Events...),
-				Offsets:   h.l.Offsets(),
-			})
-			r.marks = append(r.marks, mark{key: h.l.Key(), mark: s.ch.Mark})
-		}
-		m.reply <- r
+		m.reply <- s.flush()
 		return
 	case opRelease:
 		for _, mk := range m.marks {
-			if h, ok := s.learners[mk.key]; ok {
-				h.l.Clean(mk.mark)
+			if !mk.h.gone {
+				mk.h.l.Clean(mk.mark)
 			}
 		}
 		s.compactDirty()
@@ -101,7 +142,7 @@ func (s *shard) handle(m msg) {
 			}
 		}
 		for p := range m.parts {
-			delete(s.offsets, p)
+			s.offsets.drop(p)
 		}
 		s.compactDirty()
 	case opOverride:
@@ -117,31 +158,103 @@ func (s *shard) handle(m msg) {
 	}
 }
 
+// flush hands out every dirty learner's changes. The states are appended
+// to shared chunks and the decisions and events to one slice each; every
+// Change gets its own capacity-limited window of them, so appending to one
+// never writes into another. The buffers are new at every flush: a caller
+// may keep a batch's slices for as long as it likes.
+func (s *shard) flush() reply {
+	r := reply{shard: s.id, offsets: s.offsets.snapshot()}
+	n := len(s.dirty)
+	if n == 0 {
+		return r
+	}
+	r.changes = make([]Change, 0, n)
+	r.marks = make([]mark, 0, n)
+	chunk := min(n*s.hint.state+n*s.hint.state/8, maxChunk)
+	states := make([]byte, 0, max(chunk, 4096))
+	ch := engine.Changes{
+		Decisions: make([]decision.Decision, 0, n*s.hint.decisions+n*s.hint.decisions/8),
+		Events:    make([]decision.Event, 0, n*s.hint.events+n*s.hint.events/8),
+	}
+	var nState, nDec, nEv int
+	for _, h := range s.dirty {
+		if free := cap(states) - len(states); free < 2*s.hint.state || free < 256 {
+			states = make([]byte, 0, max(chunk, 4*s.hint.state, 4096))
+		}
+		d0, e0, b0 := len(ch.Decisions), len(ch.Events), len(states)
+		h.l.Changes(&ch)
+		out, err := h.l.AppendBinary(states)
+		if err != nil { // cannot happen for a learner the engine built; keep it dirty
+			ch.Decisions, ch.Events = ch.Decisions[:d0], ch.Events[:e0]
+			continue
+		}
+		if cap(out) != cap(states) { // outgrew the chunk: out is a new array
+			states = out[:b0:b0] // ... holding this state alone from here
+			states = make([]byte, 0, max(chunk, 4*s.hint.state, 4096))
+		} else {
+			states = out
+		}
+		c := Change{Learner: h.l.Key(), Partition: h.l.Partition(), State: out[b0:len(out):len(out)],
+			Offsets: h.l.Offsets()}
+		if len(ch.Decisions) > d0 {
+			c.Decisions = ch.Decisions[d0:len(ch.Decisions):len(ch.Decisions)]
+		}
+		if len(ch.Events) > e0 {
+			c.Events = ch.Events[e0:len(ch.Events):len(ch.Events)]
+		}
+		nState += len(out) - b0
+		nDec += len(ch.Decisions) - d0
+		nEv += len(ch.Events) - e0
+		r.changes = append(r.changes, c)
+		r.marks = append(r.marks, mark{h: h, mark: ch.Mark})
+	}
+	if k := len(r.changes); k > 0 {
+		s.hint = flushHint{state: nState / k, decisions: (nDec + k - 1) / k, events: (nEv + k - 1) / k}
+	}
+	return r
+}
+
+// publish adds the batch's outcome counters to the shared atomics.
+func (s *shard) publish() {
+	n := &s.n
+	add := func(a *atomic.Uint64, v *uint64) {
+		if *v != 0 {
+			a.Add(*v)
+			*v = 0
+		}
+	}
+	add(&s.processed, &n.processed)
+	add(&s.duplicates, &n.duplicates)
+	add(&s.stale, &n.stale)
+	add(&s.voidUnmatched, &n.voidUnmatched)
+	add(&s.voided, &n.voided)
+	add(&s.ignored, &n.ignored)
+}
+
 func (s *shard) apply(in *Input) {
 	src := in.Source
 	if src.Offset >= 0 {
-		if cur, ok := s.offsets[src.Partition]; !ok || src.Offset > cur {
-			s.offsets[src.Partition] = src.Offset
-		}
+		s.offsets.note(src.Partition, src.Offset)
 	}
 	h := s.learner(in.Evidence.Learner)
 	if h == nil {
-		s.ignored.Add(1)
+		s.n.ignored++
 		return
 	}
 	switch s.eng.Apply(h.l, &in.Evidence, src) {
 	case engine.Applied:
-		s.processed.Add(1)
+		s.n.processed++
 	case engine.Duplicate:
-		s.duplicates.Add(1)
+		s.n.duplicates++
 	case engine.Stale:
-		s.stale.Add(1)
+		s.n.stale++
 	case engine.VoidUnmatched:
-		s.voidUnmatched.Add(1)
+		s.n.voidUnmatched++
 	case engine.Voided:
-		s.voided.Add(1)
+		s.n.voided++
 	default:
-		s.ignored.Add(1)
+		s.n.ignored++
 	}
 	if p := h.l.Pairs(); p != h.pairs {
 		s.pairs.Add(int64(p - h.pairs))
@@ -151,7 +264,7 @@ func (s *shard) apply(in *Input) {
 }
 
 func (s *shard) markDirty(h *held) {
-	if h.l.Dirty() && !h.inDirty {
+	if !h.inDirty && h.l.Dirty() {
 		h.inDirty = true
 		s.dirty = append(s.dirty, h)
 	}
@@ -215,6 +328,7 @@ func (s *shard) load(key string) *engine.Learner {
 func (s *shard) forget(k string, h *held) {
 	delete(s.learners, k)
 	h.inDirty = false
+	h.gone = true
 	s.nLearners.Add(-1)
 	s.pairs.Add(-int64(h.pairs))
 	s.bytes.Add(-int64(h.size))
@@ -264,4 +378,52 @@ func (s *shard) evict() {
 	}
 }
 
-var _ = context.Background
+// offsetTable is the highest offset processed per partition: a dense array
+// for the usual small partition numbers (one indexed load per evidence), a
+// map for the rest.
+type offsetTable struct {
+	dense  []int64 // by partition; -1: none
+	sparse map[int32]int64
+}
+
+const maxDensePartition = 1 << 12
+
+func (t *offsetTable) note(p int32, o int64) {
+	if p >= 0 && p < maxDensePartition {
+		if int(p) >= len(t.dense) {
+			for len(t.dense) <= int(p) {
+				t.dense = append(t.dense, -1)
+			}
+		}
+		if o > t.dense[p] {
+			t.dense[p] = o
+		}
+		return
+	}
+	if t.sparse == nil {
+		t.sparse = map[int32]int64{}
+	}
+	if cur, ok := t.sparse[p]; !ok || o > cur {
+		t.sparse[p] = o
+	}
+}
+
+func (t *offsetTable) drop(p int32) {
+	if p >= 0 && int(p) < len(t.dense) {
+		t.dense[p] = -1
+	}
+	delete(t.sparse, p)
+}
+
+func (t *offsetTable) snapshot() map[int32]int64 {
+	m := make(map[int32]int64, len(t.dense)+len(t.sparse))
+	for p, o := range t.dense {
+		if o >= 0 {
+			m[int32(p)] = o
+		}
+	}
+	for p, o := range t.sparse {
+		m[p] = o
+	}
+	return m
+}
