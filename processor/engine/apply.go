@@ -25,17 +25,30 @@ func (l *Learner) guard(src Source) bool {
 	if src.Offset < 0 {
 		return true
 	}
-	for i := range l.offsets {
-		if l.offsets[i].Partition == src.Partition {
-			if src.Offset <= l.offsets[i].Offset {
-				return false
+	var o *Source
+	switch {
+	case l.off0.Offset < 0: // no offset yet
+		o = &l.off0
+		*o = Source{Partition: src.Partition, Offset: -1}
+	case l.off0.Partition == src.Partition:
+		o = &l.off0
+	case l.x != nil:
+		for i := range l.x.offsets {
+			if l.x.offsets[i].Partition == src.Partition {
+				o = &l.x.offsets[i]
+				break
 			}
-			l.offsets[i].Offset = src.Offset
-			l.partition = src.Partition
-			return true
 		}
 	}
-	l.offsets = append(l.offsets, src)
+	if o == nil {
+		x := l.more()
+		x.offsets = append(x.offsets, Source{Partition: src.Partition, Offset: -1})
+		o = &x.offsets[len(x.offsets)-1]
+	}
+	if src.Offset <= o.Offset {
+		return false
+	}
+	o.Offset = src.Offset
 	l.partition = src.Partition
 	return true
 }
@@ -60,11 +73,13 @@ func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 	if ev.Kind == schema.KindVoid {
 		return e.applyVoid(l, ev, at, src)
 	}
-	for i, id := range l.pendVoid {
-		if id == ev.ID {
-			l.pendVoid = append(l.pendVoid[:i], l.pendVoid[i+1:]...)
-			l.push(entry{id: ev.ID, time: at, kind: ev.Kind, flags: eVoided})
-			return Voided
+	if l.x != nil {
+		for i, id := range l.x.pendVoid {
+			if id == ev.ID {
+				l.x.pendVoid = append(l.x.pendVoid[:i], l.x.pendVoid[i+1:]...)
+				l.push(entry{id: ev.ID, time: secs(at), kind: ev.Kind, flags: eVoided})
+				return Voided
+			}
 		}
 	}
 	if ev.Content == "" || !changesState(ev) {
@@ -73,7 +88,7 @@ func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 	snap := e.snapshot()
 	cid := e.contentID(ev.Content)
 	ci := e.resolve(cid, snap)
-	en := entry{id: ev.ID, time: at, content: cid, set: ci.set, kind: ev.Kind}
+	en := entry{id: ev.ID, time: secs(at), content: cid, set: ci.set, kind: ev.Kind}
 	if !ci.inCatalog {
 		en.set = e.skillSet(ev.Skills)
 	}
@@ -97,7 +112,7 @@ func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 		en.flags |= eCompletion
 	}
 	l.push(en)
-	e.applyEntry(l, &en, snap, src, true)
+	e.applyEntry(l, &en, snap, src, at, true)
 	return Applied
 }
 
@@ -140,11 +155,11 @@ func (en *entry) credit(passMark float64) float64 {
 }
 
 // applyEntry updates the cells an entry touches and, when evaluate is set,
-// re-evaluates the affected decisions.
-func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src Source, evaluate bool) {
-	it := l.item(en.content, en.time)
+// re-evaluates the affected decisions at time at (unix ms).
+func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src Source, at int64, evaluate bool) {
+	it := l.item(en.content, at)
 	l.checkpointItem(it)
-	it.st.set = en.set
+	l.setSet(it, en.set)
 	set := e.sets[en.set]
 	scored := en.scored()
 	if scored {
@@ -180,17 +195,30 @@ func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src S
 	if !evaluate {
 		return
 	}
-	e.evaluate(l, it, en.time, src, causeEvidence)
-	if scored && len(set) > 0 {
-		// The answer changed the state of every skill in set: every other
-		// item sharing one of them is decided again, whatever the model
-		// (under elo an easier sibling can become mastered, or stop being
-		// mastered, without the answered item's decision changing).
-		for i := range l.items {
-			o := &l.items[i]
-			if o.content != en.content && sharesSkill(e.sets[o.st.set], set) {
-				e.decide(l, o, en.time, src, causeEvidence)
+	e.evaluate(l, it, at, src, causeEvidence)
+	if !scored {
+		return
+	}
+	// The answer changed the state of every skill in set: every other item
+	// sharing one of them is decided again, whatever the model (under elo
+	// an easier sibling can become mastered, or stop being mastered,
+	// without the answered item's decision changing). The skill index
+	// lists them; an item sharing several of the skills is decided once.
+	for j, s := range set {
+		for k := l.firstLink(s); k < len(l.links) && l.links[k].skill == s; k++ {
+			c := l.links[k].content
+			if c == en.content {
+				continue
 			}
+			i, ok := l.findItem(c)
+			if !ok {
+				continue
+			}
+			o := &l.items[i]
+			if j > 0 && sharesSkill(e.sets[o.st.set], set[:j]) {
+				continue
+			}
+			e.decide(l, o, at, src, causeEvidence)
 		}
 	}
 }
@@ -207,7 +235,7 @@ func sharesSkill(a, b []uint32) bool {
 }
 
 // updateCell applies one answer to every model's state in a cell.
-func (e *Engine) updateCell(c *cell, p mastery.BKT, hasBKT bool, difficulty float64, correct bool, credit float64, at int64) {
+func (e *Engine) updateCell(c *cell, p mastery.BKT, hasBKT bool, difficulty float64, correct bool, credit float64, at uint32) {
 	if hasBKT {
 		if c.flags&cellHasPK == 0 {
 			c.pk = p.L0
@@ -236,23 +264,25 @@ func (e *Engine) updateCell(c *cell, p mastery.BKT, hasBKT bool, difficulty floa
 // applyVoid retracts the voided statement by replaying the window without it.
 func (e *Engine) applyVoid(l *Learner, ev *schema.Evidence, at int64, src Source) Outcome {
 	i := l.findEntry(ev.Voids)
+	t := secs(at)
 	if i < 0 || l.win[i].kind == schema.KindVoid {
 		if i < 0 {
-			if len(l.pendVoid) >= maxPendingVoids {
-				l.pendVoid = append(l.pendVoid[:0], l.pendVoid[1:]...)
+			x := l.more()
+			if len(x.pendVoid) >= maxPendingVoids {
+				x.pendVoid = append(x.pendVoid[:0], x.pendVoid[1:]...)
 			}
-			l.pendVoid = append(l.pendVoid, ev.Voids)
+			x.pendVoid = append(x.pendVoid, ev.Voids)
 		}
-		l.push(entry{id: ev.ID, time: at, kind: schema.KindVoid})
+		l.push(entry{id: ev.ID, time: t, kind: schema.KindVoid})
 		return VoidUnmatched
 	}
 	if l.win[i].flags&eVoided != 0 { // voided twice: nothing more to retract
-		l.push(entry{id: ev.ID, time: at, kind: schema.KindVoid})
+		l.push(entry{id: ev.ID, time: t, kind: schema.KindVoid})
 		return Applied
 	}
 	l.win[i].flags |= eVoided
 	e.replayWindow(l)
-	l.push(entry{id: ev.ID, time: at, kind: schema.KindVoid})
+	l.push(entry{id: ev.ID, time: t, kind: schema.KindVoid})
 	for k := range l.items {
 		e.evaluate(l, &l.items[k], at, src, causeVoid)
 	}
@@ -264,10 +294,11 @@ func (e *Engine) applyVoid(l *Learner, ev *schema.Evidence, at int64, src Source
 func (e *Engine) replayWindow(l *Learner) {
 	l.restoreWindowStart()
 	e.scratch = append(e.scratch[:0], l.win...)
-	l.win, l.fps = l.win[:0], l.fps[:0]
+	l.win = l.win[:0]
 	l.split = 0
-	l.ckOld, l.ckNew = l.ckOld[:0], l.ckNew[:0]
-	l.epoch++
+	l.ckI, l.ckS = l.ckI[:0], l.ckS[:0]
+	l.ckISplit, l.ckSSplit = 0, 0
+	l.nextEpoch()
 	snap := e.snapshot()
 	for k := range e.scratch {
 		en := e.scratch[k]
@@ -275,7 +306,7 @@ func (e *Engine) replayWindow(l *Learner) {
 		if en.kind == schema.KindVoid || en.flags&eVoided != 0 {
 			continue
 		}
-		e.applyEntry(l, &en, snap, NoSource, false)
+		e.applyEntry(l, &en, snap, NoSource, ms(en.time), false)
 	}
 }
 
@@ -293,9 +324,13 @@ func (e *Engine) Override(l *Learner, content string, suppress bool, until, at i
 	}
 	it := l.item(e.contentID(content), at)
 	if suppress {
-		it.manual, it.manualAt, it.manualUntil = manualSuppress, at, until
+		var u uint32
+		if until != 0 {
+			u = secs(until)
+		}
+		l.setManual(it, iManualSuppress, secs(at), u)
 	} else {
-		it.manual, it.manualAt, it.manualUntil = manualLift, at, 0
+		l.setManual(it, iManualLift, secs(at), 0)
 	}
 	e.evaluate(l, it, at, src, causeOverride)
 	return Applied
@@ -308,9 +343,9 @@ func (e *Engine) Due(l *Learner, now int64) int {
 	n := 0
 	for i := range l.items {
 		it := &l.items[i]
-		if it.pub.suppressed && it.pub.until != 0 && it.pub.until <= now {
+		if it.suppressed() && it.until != 0 && ms(it.until) <= now {
 			e.evaluate(l, it, now, Source{Partition: -1, Offset: now}, causeDue)
-			if !it.pub.suppressed {
+			if !it.suppressed() {
 				n++
 			}
 		}
@@ -321,12 +356,15 @@ func (e *Engine) Due(l *Learner, now int64) int {
 // NextDue returns the earliest Until among the learner's suppressed pairs,
 // 0 if none.
 func (l *Learner) NextDue() int64 {
-	var next int64
+	var next uint32
 	for i := range l.items {
-		p := &l.items[i].pub
-		if p.suppressed && p.until != 0 && (next == 0 || p.until < next) {
-			next = p.until
+		it := &l.items[i]
+		if it.suppressed() && it.until != 0 && (next == 0 || it.until < next) {
+			next = it.until
 		}
 	}
-	return next
+	if next == 0 {
+		return 0
+	}
+	return ms(next)
 }

@@ -21,7 +21,7 @@ type Changes struct {
 func (l *Learner) Changes(ch *Changes) {
 	snap := l.eng.cat.Snapshot()
 	for i := range l.items {
-		if l.items[i].dirty {
+		if l.items[i].dirty() {
 			ch.Decisions = append(ch.Decisions, l.eng.decisionOf(l, &l.items[i], snap))
 		}
 	}
@@ -44,7 +44,7 @@ func (l *Learner) Clean(m Mark) {
 	if m.version == l.version {
 		l.dirty = false
 		for i := range l.items {
-			l.items[i].dirty = false
+			l.items[i].bits &^= iDirty
 		}
 	}
 }

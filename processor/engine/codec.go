@@ -10,26 +10,37 @@ import (
 	"github.com/unpair/unpair/schema"
 )
 
-// Serialized learner state, version 1. All integers are varints unless
-// noted; strings are a uvarint length and bytes.
+// Serialized learner state, version 2. All integers are varints unless
+// noted; strings are a uvarint length and bytes; times are unix seconds.
 //
-//	"UP" 0x01                  magic and version
+//	"UP" 0x02                  magic and version
 //	key, partition
 //	n × (partition, offset)    applied offsets
 //	n × string                 name table: content and skill ids
 //	n × (n × name index)       skill sets (set 0, the empty set, implicit)
-//	n × item                   content name index, itemState, manual, pub, saved flag
+//	n × item                   content name index, itemState, manual kind,
+//	                           reason, suppressed, saved flag, manual at and
+//	                           until, since, until
 //	n × skill                  skill name index, cell, saved flag
 //	n × entry, split           window
-//	n × saved, n × saved       checkpoints of the older and current epoch
+//	n × ckItem, split          item checkpoints (older epoch first)
+//	n × ckSkill, split         skill checkpoints
 //	n × 16 bytes               voids waiting for their statement
 //
 // Engine-local ids never leave the process: names are written instead, and
 // remapped on load. Floats are fixed-width bit patterns, so a round trip is
-// exact.
-const codecVersion = 1
+// exact. Version 1 (times in ms, one checkpoint record for items and
+// skills) is not read: no state of it was ever deployed.
+const codecVersion = 2
 
 var errCorrupt = errors.New("corrupt learner state")
+
+// Manual override kinds as encoded.
+const (
+	manualNone uint8 = iota
+	manualSuppress
+	manualLift
+)
 
 // MarshalBinary encodes the learner's full state.
 func (l *Learner) MarshalBinary() ([]byte, error) { return l.AppendBinary(nil) }
@@ -111,18 +122,20 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 			setIdx(l.win[i].set)
 		}
 	}
-	for _, ck := range [][]saved{l.ckOld, l.ckNew} {
-		for i := range ck {
-			name(ck[i].id, ck[i].skill)
-			setIdx(ck[i].st.set)
-		}
+	for i := range l.ckI {
+		name(l.ckI[i].content, false)
+		setIdx(l.ckI[i].st.set)
+	}
+	for i := range l.ckS {
+		name(l.ckS[i].skill, true)
 	}
 
 	b = append(b, 'U', 'P', codecVersion)
 	b = appendString(b, l.key)
 	b = binary.AppendVarint(b, int64(l.partition))
-	b = binary.AppendUvarint(b, uint64(len(l.offsets)))
-	for _, o := range l.offsets {
+	offsets := l.Offsets()
+	b = binary.AppendUvarint(b, uint64(len(offsets)))
+	for _, o := range offsets {
 		b = binary.AppendVarint(b, int64(o.Partition))
 		b = binary.AppendVarint(b, o.Offset)
 	}
@@ -143,11 +156,22 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 		it := &l.items[i]
 		b = binary.AppendUvarint(b, name(it.content, false))
 		b = appendItemState(b, &it.st, sets[it.st.set])
-		b = append(b, it.manual, it.pub.reason, boolByte(it.pub.suppressed), boolByte(it.saved == l.epoch))
-		b = binary.AppendVarint(b, it.manualAt)
-		b = binary.AppendVarint(b, it.manualUntil)
-		b = binary.AppendVarint(b, it.pub.since)
-		b = binary.AppendVarint(b, it.pub.until)
+		var mAt, mUntil uint32
+		manual := manualNone
+		if it.bits&(iManualSuppress|iManualLift) != 0 {
+			if m := l.manualOf(it.content); m != nil {
+				mAt, mUntil = m.at, m.until
+				manual = manualSuppress
+				if it.bits&iManualLift != 0 {
+					manual = manualLift
+				}
+			}
+		}
+		b = append(b, manual, it.reason, boolByte(it.suppressed()), boolByte(it.saved == l.epoch))
+		b = binary.AppendUvarint(b, uint64(mAt))
+		b = binary.AppendUvarint(b, uint64(mUntil))
+		b = binary.AppendUvarint(b, uint64(it.since))
+		b = binary.AppendUvarint(b, uint64(it.until))
 	}
 	b = binary.AppendUvarint(b, uint64(len(l.skills)))
 	for _, i := range skills {
@@ -160,7 +184,7 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	for i := range l.win {
 		en := &l.win[i]
 		b = append(b, en.id[:]...)
-		b = binary.AppendVarint(b, en.time)
+		b = binary.AppendUvarint(b, uint64(en.time))
 		b = append(b, byte(en.kind), en.flags)
 		if en.content != 0 {
 			b = binary.AppendUvarint(b, name(en.content, false)+1)
@@ -171,16 +195,24 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(en.scaled))
 	}
 	b = binary.AppendUvarint(b, uint64(l.split))
-	for _, ck := range [][]saved{l.ckOld, l.ckNew} {
-		b = binary.AppendUvarint(b, uint64(len(ck)))
-		for i := range ck {
-			b = append(b, boolByte(ck[i].skill))
-			b = binary.AppendUvarint(b, name(ck[i].id, ck[i].skill))
-			b = appendItemState(b, &ck[i].st, sets[ck[i].st.set])
-		}
+	b = binary.AppendUvarint(b, uint64(len(l.ckI)))
+	for i := range l.ckI {
+		b = binary.AppendUvarint(b, name(l.ckI[i].content, false))
+		b = appendItemState(b, &l.ckI[i].st, sets[l.ckI[i].st.set])
 	}
-	b = binary.AppendUvarint(b, uint64(len(l.pendVoid)))
-	for _, id := range l.pendVoid {
+	b = binary.AppendUvarint(b, uint64(l.ckISplit))
+	b = binary.AppendUvarint(b, uint64(len(l.ckS)))
+	for i := range l.ckS {
+		b = binary.AppendUvarint(b, name(l.ckS[i].skill, true))
+		b = appendCell(b, &l.ckS[i].m)
+	}
+	b = binary.AppendUvarint(b, uint64(l.ckSSplit))
+	var pend []schema.UUID
+	if l.x != nil {
+		pend = l.x.pendVoid
+	}
+	b = binary.AppendUvarint(b, uint64(len(pend)))
+	for _, id := range pend {
 		b = append(b, id[:]...)
 	}
 	return b, nil
@@ -200,8 +232,8 @@ func appendString(b []byte, s string) []byte {
 
 func appendCell(b []byte, c *cell) []byte {
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.pk))
-	b = binary.AppendVarint(b, c.last)
-	b = binary.AppendVarint(b, c.lastWrong)
+	b = binary.AppendUvarint(b, uint64(c.last))
+	b = binary.AppendUvarint(b, uint64(c.lastWrong))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(c.ewma))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(c.ability))
 	b = binary.AppendUvarint(b, uint64(c.attempts))
@@ -213,8 +245,8 @@ func appendCell(b []byte, c *cell) []byte {
 func appendItemState(b []byte, st *itemState, set uint64) []byte {
 	b = appendCell(b, &st.m)
 	b = binary.AppendUvarint(b, set)
-	b = binary.AppendVarint(b, st.completedAt)
-	b = binary.AppendVarint(b, st.feedbackAt)
+	b = binary.AppendUvarint(b, uint64(st.completedAt))
+	b = binary.AppendUvarint(b, uint64(st.feedbackAt))
 	return binary.LittleEndian.AppendUint32(b, math.Float32bits(st.rating))
 }
 
@@ -277,6 +309,26 @@ func (d *decoder) byte1(what string) byte {
 	return v[0]
 }
 
+// secs reads a time in seconds.
+func (d *decoder) secs(what string) uint32 {
+	v := d.uvarint(what)
+	if v > math.MaxUint32 {
+		d.fail(what + ": beyond 32 bits")
+		return 0
+	}
+	return uint32(v)
+}
+
+// short reads a window or checkpoint split.
+func (d *decoder) short(what string, limit int) uint16 {
+	v := d.uvarint(what)
+	if d.err == nil && (v > uint64(limit) || v > math.MaxUint16) {
+		d.fail(what + ": beyond its list")
+		return 0
+	}
+	return uint16(v)
+}
+
 func (d *decoder) u32(what string) uint32 {
 	v := d.bytes(4, what)
 	if v == nil {
@@ -300,8 +352,8 @@ func (d *decoder) cell(c *cell) {
 	if v := d.bytes(8, "cell.pk"); v != nil {
 		c.pk = math.Float64frombits(binary.LittleEndian.Uint64(v))
 	}
-	c.last = d.varint("cell.last")
-	c.lastWrong = d.varint("cell.last_wrong")
+	c.last = d.secs("cell.last")
+	c.lastWrong = d.secs("cell.last_wrong")
 	c.ewma = math.Float32frombits(d.u32("cell.ewma"))
 	c.ability = math.Float32frombits(d.u32("cell.ability"))
 	c.attempts = uint16(min(d.uvarint("cell.attempts"), math.MaxUint16))
@@ -336,12 +388,19 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	} else if m[2] != codecVersion {
 		return fmt.Errorf("%w: unknown version %d", errCorrupt, m[2])
 	}
-	n := &Learner{eng: e, epoch: 1}
+	n := e.NewLearner("")
 	n.key = string(d.bytes(int(min(d.uvarint("key"), 1<<20)), "key"))
-	n.partition = int32(d.varint("partition"))
+	partition := int32(d.varint("partition"))
 	for range d.count(2, "offsets") {
-		n.offsets = append(n.offsets, Source{Partition: int32(d.varint("offset.partition")), Offset: d.varint("offset")})
+		o := Source{Partition: int32(d.varint("offset.partition")), Offset: d.varint("offset")}
+		if d.err != nil {
+			break
+		}
+		if o.Offset < 0 || !n.guard(o) {
+			d.fail("offsets: negative or partition listed twice")
+		}
 	}
+	n.partition = partition
 	table := make([]string, d.count(1, "names"))
 	for i := range table {
 		table[i] = string(d.bytes(int(min(d.uvarint("name"), 1<<20)), "name"))
@@ -376,8 +435,8 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	itemState := func(st *itemState) {
 		d.cell(&st.m)
 		st.set = setAt("item.set")
-		st.completedAt = d.varint("item.completed_at")
-		st.feedbackAt = d.varint("item.feedback_at")
+		st.completedAt = d.secs("item.completed_at")
+		st.feedbackAt = d.secs("item.feedback_at")
 		st.rating = math.Float32frombits(d.u32("item.rating"))
 	}
 	for range d.count(8, "items") {
@@ -385,20 +444,27 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 		c, _ := nameAt("item.content")
 		it.content = e.contentID(c)
 		itemState(&it.st)
-		it.manual = d.byte1("item.manual")
-		it.pub.reason = d.byte1("item.reason")
-		it.pub.suppressed = d.byte1("item.suppressed") == 1
+		manual := d.byte1("item.manual")
+		it.reason = d.byte1("item.reason")
+		if d.byte1("item.suppressed") == 1 {
+			it.bits |= iSuppressed
+		}
 		if d.byte1("item.saved") == 1 {
 			it.saved = n.epoch
 		}
-		it.manualAt = d.varint("item.manual_at")
-		it.manualUntil = d.varint("item.manual_until")
-		it.pub.since = d.varint("item.since")
-		it.pub.until = d.varint("item.until")
-		if it.manual > manualLift || it.pub.reason >= numReasons {
+		mAt, mUntil := d.secs("item.manual_at"), d.secs("item.manual_until")
+		it.since = d.secs("item.since")
+		it.until = d.secs("item.until")
+		if manual > manualLift || it.reason >= numReasons {
 			d.fail("item: manual or reason out of range")
 		}
 		n.items = append(n.items, it)
+		switch manual {
+		case manualSuppress:
+			n.setManual(&n.items[len(n.items)-1], iManualSuppress, mAt, mUntil)
+		case manualLift:
+			n.setManual(&n.items[len(n.items)-1], iManualLift, mAt, mUntil)
+		}
 	}
 	for range d.count(8, "skills") {
 		var sc skillCell
@@ -413,7 +479,7 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	for range d.count(16, "window") {
 		var en entry
 		copy(en.id[:], d.bytes(16, "entry.id"))
-		en.time = d.varint("entry.time")
+		en.time = d.secs("entry.time")
 		en.kind = schema.Kind(d.byte1("entry.kind"))
 		en.flags = d.byte1("entry.flags")
 		if c := d.uvarint("entry.content"); c > 0 {
@@ -427,34 +493,28 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 		en.scaled = math.Float32frombits(d.u32("entry.scaled"))
 		n.win = append(n.win, en)
 	}
-	n.split = int(d.uvarint("split"))
-	if n.split > len(n.win) {
-		d.fail("split: beyond the window")
+	n.split = d.short("split", len(n.win))
+	for range d.count(8, "item checkpoints") {
+		var ck ckItem
+		c, _ := nameAt("checkpoint.content")
+		ck.content = e.contentID(c)
+		itemState(&ck.st)
+		n.ckI = append(n.ckI, ck)
 	}
-	for k := range 2 {
-		var ck []saved
-		for range d.count(8, "checkpoint") {
-			var s saved
-			s.skill = d.byte1("saved.kind") == 1
-			nm, _ := nameAt("saved.id")
-			if s.skill {
-				s.id = e.skillID(nm)
-			} else {
-				s.id = e.contentID(nm)
-			}
-			itemState(&s.st)
-			ck = append(ck, s)
-		}
-		if k == 0 {
-			n.ckOld = ck
-		} else {
-			n.ckNew = ck
-		}
+	n.ckISplit = d.short("item checkpoint split", len(n.ckI))
+	for range d.count(8, "skill checkpoints") {
+		var ck ckSkill
+		s, _ := nameAt("checkpoint.skill")
+		ck.skill = e.skillID(s)
+		d.cell(&ck.m)
+		n.ckS = append(n.ckS, ck)
 	}
+	n.ckSSplit = d.short("skill checkpoint split", len(n.ckS))
 	for range d.count(16, "pending voids") {
 		var id schema.UUID
 		copy(id[:], d.bytes(16, "pending void"))
-		n.pendVoid = append(n.pendVoid, id)
+		x := n.more()
+		x.pendVoid = append(x.pendVoid, id)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")

@@ -73,16 +73,25 @@ func TestEveryDecisionIsFresh(t *testing.T) {
 						}
 					}
 					e.Due(l, at)
+					links := append([]link(nil), l.links...)
+					l.relink()
+					if fmt.Sprint(links) != fmt.Sprint(l.links) {
+						t.Fatalf("trial %d step %d: skill index %v, rebuilt %v", trial, step, links, l.links)
+					}
 					snap := e.cat.Snapshot()
 					for i := range l.items {
 						it := &l.items[i]
 						v := e.judge(l, it, at, snap)
-						p := it.pub
+						p := it.pub()
+						vUntil := int64(0)
+						if v.until != 0 {
+							vUntil = ms(v.until)
+						}
 						shown := !p.suppressed || p.until != 0 && p.until <= at
 						name := e.contents[it.content].name
-						if shown == v.suppressed || v.suppressed && (p.reason != v.reason || p.until != v.until) {
+						if shown == v.suppressed || v.suppressed && (p.reason != v.reason || p.until != vUntil) {
 							t.Fatalf("trial %d step %d (%+v): %s published suppressed=%v reason %s until %d; from scratch suppressed=%v reason %s until %d",
-								trial, step, ev, name, p.suppressed, reasons[p.reason], p.until, v.suppressed, reasons[v.reason], v.until)
+								trial, step, ev, name, p.suppressed, reasons[p.reason], p.until, v.suppressed, reasons[v.reason], vUntil)
 						}
 						if v.suppressed {
 							suppressedChecks++
@@ -101,7 +110,7 @@ func TestEveryDecisionIsFresh(t *testing.T) {
 func publishedOf(l *Learner) map[string]published {
 	m := make(map[string]published, len(l.items))
 	for i := range l.items {
-		m[l.eng.contents[l.items[i].content].name] = l.items[i].pub
+		m[l.eng.contents[l.items[i].content].name] = l.items[i].pub()
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"math"
 	"sort"
 	"unsafe"
 
@@ -10,11 +11,32 @@ import (
 	"github.com/unpair/unpair/schema"
 )
 
+// Times in the state are unix seconds in 32 bits (secs): decisions need no
+// finer precision, and every cell, item and checkpoint stays small. 0 means
+// "none"; real times are clamped to [1, 2^32-1] (1970 to 2106).
+func secs(ms int64) uint32 {
+	s := ms / 1000
+	if s < 1 {
+		return 1
+	}
+	if s > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(s)
+}
+
+// satSecs clamps a computed time in seconds (a sum that may overflow 32 bits).
+func satSecs(s int64) uint32 { return uint32(min(max(s, 0), math.MaxUint32)) }
+
+// ms converts engine seconds back to unix ms.
+func ms(s uint32) int64 { return int64(s) * 1000 }
+
 // cell is the state of every model for one learner-skill or learner-item.
+// 32 bytes.
 type cell struct {
 	pk        float64 // BKT P(known); valid when cellHasPK
-	last      int64   // unix ms of the latest scored attempt
-	lastWrong int64   // unix ms of the latest wrong answer
+	last      uint32  // unix seconds of the latest scored attempt
+	lastWrong uint32  // unix seconds of the latest wrong answer
 	ewma      float32 // EWMA of correctness
 	ability   float32 // Elo ability
 	attempts  uint16  // scored attempts (saturating)
@@ -28,12 +50,12 @@ const (
 	cellLastCorrect             // the latest answer (arrival order) was correct
 )
 
-// itemState is the part of an item restored by voiding.
+// itemState is the part of an item restored by voiding. 48 bytes.
 type itemState struct {
 	m           cell
 	set         uint32  // skill set id (engine-local), as of the latest evidence
-	completedAt int64   // unix ms of the latest completion with success; 0 none
-	feedbackAt  int64   // unix ms of the active low rating or dislike; 0 none
+	completedAt uint32  // unix seconds of the latest completion with success; 0 none
+	feedbackAt  uint32  // unix seconds of the active low rating or dislike; 0 none
 	rating      float32 // scaled rating of the feedback; -1 for a dislike
 }
 
@@ -55,41 +77,84 @@ const (
 var reasons = [numReasons]decision.Reason{"", decision.Mastered, decision.Completed, decision.Feedback, decision.Manual,
 	decision.WrongAnswer, decision.ReviewDue, decision.Voided, decision.Expired, decision.Override}
 
-// published is the decision last made for an item.
+// published is the decision last made for an item, as Decision shows it.
 type published struct {
-	since      int64
-	until      int64
+	since      int64 // unix ms
+	until      int64 // unix ms; 0 none
 	reason     uint8
 	suppressed bool
 }
 
+// item is one learner-content pair: 64 bytes. The published decision is
+// flattened into it; an operator's override (rare) lives in the learner's
+// side table (extra.manual), flagged here.
+type item struct {
+	content uint32 // engine-local content id
+	saved   uint16 // epoch in which st was checkpointed
+	reason  uint8  // of the published decision
+	bits    uint8  // iSuppressed, iDirty, iManualSuppress, iManualLift
+	st      itemState
+	since   uint32 // published decision, unix seconds
+	until   uint32 // 0 none
+}
+
 const (
-	manualNone uint8 = iota
-	manualSuppress
-	manualLift
+	iSuppressed = 1 << iota
+	iDirty
+	iManualSuppress
+	iManualLift
 )
 
-type item struct {
-	content     uint32 // engine-local content id
-	saved       uint32 // epoch in which st was checkpointed
-	st          itemState
-	manualAt    int64
-	manualUntil int64
-	pub         published
-	manual      uint8
-	dirty       bool
+func (it *item) suppressed() bool { return it.bits&iSuppressed != 0 }
+func (it *item) dirty() bool      { return it.bits&iDirty != 0 }
+
+func (it *item) pub() published {
+	p := published{since: ms(it.since), reason: it.reason, suppressed: it.suppressed()}
+	if it.until != 0 {
+		p.until = ms(it.until)
+	}
+	return p
+}
+
+func (it *item) setPub(suppressed bool, reason uint8, since, until uint32) {
+	it.bits &^= iSuppressed
+	if suppressed {
+		it.bits |= iSuppressed
+	}
+	it.reason, it.since, it.until = reason, since, until
+}
+
+// manualRec is an operator's override of one pair.
+type manualRec struct {
+	content uint32
+	at      uint32 // unix seconds
+	until   uint32 // 0: until lifted
+}
+
+// extra holds a learner's rarely used state, so that learners without it
+// pay one pointer.
+type extra struct {
+	offsets  []Source      // applied offsets of partitions other than Learner.off0
+	manual   []manualRec   // overrides, by content
+	pendVoid []schema.UUID // voids waiting for their statement
 }
 
 type skillCell struct {
 	skill uint32
-	saved uint32
+	saved uint16
 	m     cell
 }
 
-// entry is one statement in the window, in the form it was applied.
+// link says that a pair's skill set holds a skill: the learner's index from
+// skill to the items that share it, sorted by (skill, content).
+type link struct {
+	skill, content uint32
+}
+
+// entry is one statement in the window, in the form it was applied. 36 bytes.
 type entry struct {
 	id      schema.UUID
-	time    int64 // unix ms
+	time    uint32 // unix seconds
 	content uint32
 	set     uint32
 	scaled  float32 // score or rating, quantized to float32 before use
@@ -105,11 +170,15 @@ const (
 	eVoided // voided: kept for duplicate detection, skipped on replay
 )
 
-// saved is a cell as it was at the start of an epoch.
-type saved struct {
-	skill bool
-	id    uint32 // content or skill id
-	st    itemState
+// ckItem and ckSkill are cells as they were at the start of an epoch.
+type ckItem struct {
+	content uint32
+	st      itemState
+}
+
+type ckSkill struct {
+	skill uint32
+	m     cell
 }
 
 const maxPendingVoids = 8
@@ -117,32 +186,34 @@ const maxPendingVoids = 8
 // Learner is one learner's complete state. Make it with Engine.NewLearner or
 // Engine.LoadLearner; it belongs to that Engine.
 type Learner struct {
-	eng       *Engine
-	key       string
-	partition int32
-	offsets   []Source
+	eng *Engine
+	key string
 
 	items  []item      // sorted by content id
-	ids    []uint32    // items[i].content, dense for a cache-friendly search
 	skills []skillCell // sorted by skill id
+	links  []link      // skill -> items sharing it, sorted
 
-	win      []entry  // oldest first; [0:split] is the older epoch
-	fps      []uint64 // fingerprints of win[i].id, dense for a cache-friendly scan
-	split    int
-	epoch    uint32
-	ckOld    []saved // cells at the start of the older epoch
-	ckNew    []saved // cells at the start of the current epoch
-	pendVoid []schema.UUID
+	win []entry   // oldest first; [0:split] is the older epoch
+	ckI []ckItem  // items at the start of the older ([0:ckISplit]) and current epoch
+	ckS []ckSkill // skills likewise ([0:ckSSplit])
 
-	events  []pending
-	evBase  uint64 // sequence number of events[0]
-	version uint64
-	dirty   bool
+	events []pending
+	x      *extra // nil until an override, a second partition or an early void
+
+	off0      Source // applied offset of the first partition; Offset -1 none
+	evBase    uint64 // sequence number of events[0]
+	version   uint64
+	partition int32
+	epoch     uint16
+	split     uint16
+	ckISplit  uint16
+	ckSSplit  uint16
+	dirty     bool
 }
 
 // NewLearner returns an empty learner.
 func (e *Engine) NewLearner(key string) *Learner {
-	return &Learner{eng: e, key: key, partition: -1, epoch: 1}
+	return &Learner{eng: e, key: key, partition: -1, epoch: 1, off0: Source{Partition: -1, Offset: -1}}
 }
 
 // Key returns the learner key.
@@ -158,44 +229,64 @@ func (l *Learner) Pairs() int { return len(l.items) }
 func (l *Learner) Dirty() bool { return l.dirty }
 
 // Offsets returns the applied offset per partition.
-func (l *Learner) Offsets() []Source { return append([]Source(nil), l.offsets...) }
+func (l *Learner) Offsets() []Source {
+	var out []Source
+	if l.off0.Offset >= 0 {
+		out = append(out, l.off0)
+	}
+	if l.x != nil {
+		out = append(out, l.x.offsets...)
+	}
+	return out
+}
 
 // Size is an estimate of the memory the learner holds, in bytes.
 func (l *Learner) Size() int {
-	return int(unsafe.Sizeof(*l)) + len(l.key) +
-		cap(l.offsets)*int(unsafe.Sizeof(Source{})) +
-		cap(l.items)*int(unsafe.Sizeof(item{})) + cap(l.ids)*4 + cap(l.fps)*8 +
+	n := int(unsafe.Sizeof(*l)) + len(l.key) +
+		cap(l.items)*int(unsafe.Sizeof(item{})) +
 		cap(l.skills)*int(unsafe.Sizeof(skillCell{})) +
+		cap(l.links)*int(unsafe.Sizeof(link{})) +
 		cap(l.win)*int(unsafe.Sizeof(entry{})) +
-		(cap(l.ckOld)+cap(l.ckNew))*int(unsafe.Sizeof(saved{})) +
-		cap(l.pendVoid)*16 + cap(l.events)*int(unsafe.Sizeof(pending{}))
+		cap(l.ckI)*int(unsafe.Sizeof(ckItem{})) + cap(l.ckS)*int(unsafe.Sizeof(ckSkill{})) +
+		cap(l.events)*int(unsafe.Sizeof(pending{}))
+	if x := l.x; x != nil {
+		n += int(unsafe.Sizeof(*x)) + cap(x.offsets)*int(unsafe.Sizeof(Source{})) +
+			cap(x.manual)*int(unsafe.Sizeof(manualRec{})) + cap(x.pendVoid)*16
+	}
+	return n
+}
+
+func (l *Learner) more() *extra {
+	if l.x == nil {
+		l.x = &extra{}
+	}
+	return l.x
 }
 
 // findItem returns the index of the item with the content id, or where it
 // would be inserted.
 func (l *Learner) findItem(c uint32) (int, bool) {
-	ids := l.ids
-	lo, hi := 0, len(ids)
+	items := l.items
+	lo, hi := 0, len(items)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if ids[m] < c {
+		if items[m].content < c {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(ids) && ids[lo] == c
+	return lo, lo < len(items) && items[lo].content == c
 }
 
+// item returns the learner's item of a content, adding it (decided at
+// time at, unix ms) if new.
 func (l *Learner) item(c uint32, at int64) *item {
 	i, ok := l.findItem(c)
 	if !ok {
 		l.items = append(grow(l.items), item{})
 		copy(l.items[i+1:], l.items[i:])
-		l.items[i] = item{content: c, pub: published{since: at}}
-		l.ids = append(grow(l.ids), 0)
-		copy(l.ids[i+1:], l.ids[i:])
-		l.ids[i] = c
+		l.items[i] = item{content: c, since: secs(at)}
 	}
 	return &l.items[i]
 }
@@ -231,18 +322,122 @@ func (l *Learner) skillCellOf(s uint32) *cell {
 	return nil
 }
 
-// checkpoint saves an item before its first change in the current epoch.
+// manualOf returns the override of a content, nil if none.
+func (l *Learner) manualOf(c uint32) *manualRec {
+	if l.x == nil {
+		return nil
+	}
+	for i := range l.x.manual {
+		if l.x.manual[i].content == c {
+			return &l.x.manual[i]
+		}
+	}
+	return nil
+}
+
+// setManual records an override of an item.
+func (l *Learner) setManual(it *item, kind uint8, at, until uint32) {
+	it.bits = it.bits&^(iManualSuppress|iManualLift) | kind
+	if r := l.manualOf(it.content); r != nil {
+		r.at, r.until = at, until
+		return
+	}
+	x := l.more()
+	x.manual = append(x.manual, manualRec{content: it.content, at: at, until: until})
+}
+
+// firstLink returns the index of the first link of skill s.
+func (l *Learner) firstLink(s uint32) int {
+	lo, hi := 0, len(l.links)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if l.links[m].skill < s {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// setSet changes an item's skill set, keeping the skill index in step.
+func (l *Learner) setSet(it *item, set uint32) {
+	if it.st.set == set {
+		return
+	}
+	l.unlink(it.content, it.st.set)
+	it.st.set = set
+	l.link(it.content, set)
+}
+
+func (l *Learner) link(c, set uint32) {
+	for _, s := range l.eng.sets[set] {
+		k := l.firstLink(s)
+		for k < len(l.links) && l.links[k].skill == s && l.links[k].content < c {
+			k++
+		}
+		if k < len(l.links) && l.links[k] == (link{s, c}) {
+			continue
+		}
+		l.links = append(grow(l.links), link{})
+		copy(l.links[k+1:], l.links[k:])
+		l.links[k] = link{s, c}
+	}
+}
+
+func (l *Learner) unlink(c, set uint32) {
+	for _, s := range l.eng.sets[set] {
+		for k := l.firstLink(s); k < len(l.links) && l.links[k].skill == s; k++ {
+			if l.links[k].content == c {
+				l.links = append(l.links[:k], l.links[k+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// relink rebuilds the skill index from the items.
+func (l *Learner) relink() {
+	l.links = l.links[:0]
+	for i := range l.items {
+		for _, s := range l.eng.sets[l.items[i].st.set] {
+			l.links = append(l.links, link{s, l.items[i].content})
+		}
+	}
+	sort.Slice(l.links, func(i, j int) bool {
+		a, b := l.links[i], l.links[j]
+		return a.skill < b.skill || a.skill == b.skill && a.content < b.content
+	})
+}
+
+// checkpointItem saves an item before its first change in the current epoch.
 func (l *Learner) checkpointItem(it *item) {
 	if it.saved != l.epoch {
 		it.saved = l.epoch
-		l.ckNew = append(grow(l.ckNew), saved{id: it.content, st: it.st})
+		l.ckI = append(grow(l.ckI), ckItem{content: it.content, st: it.st})
 	}
 }
 
 func (l *Learner) checkpointSkill(sc *skillCell) {
 	if sc.saved != l.epoch {
 		sc.saved = l.epoch
-		l.ckNew = append(grow(l.ckNew), saved{skill: true, id: sc.skill, st: itemState{m: sc.m}})
+		l.ckS = append(grow(l.ckS), ckSkill{skill: sc.skill, m: sc.m})
+	}
+}
+
+// nextEpoch starts a new epoch. The epoch is 16 bits: when it wraps, every
+// saved mark is cleared, so that a mark from 65,536 epochs ago never reads
+// as "already saved".
+func (l *Learner) nextEpoch() {
+	l.epoch++
+	if l.epoch == 0 {
+		l.epoch = 1
+		for i := range l.items {
+			l.items[i].saved = 0
+		}
+		for i := range l.skills {
+			l.skills[i].saved = 0
+		}
 	}
 }
 
@@ -250,27 +445,26 @@ func (l *Learner) checkpointSkill(sc *skillCell) {
 // holds Window entries.
 func (l *Learner) push(en entry) {
 	w := l.eng.cfg.Window
-	if len(l.win)-l.split >= w {
+	if len(l.win)-int(l.split) >= w {
 		n := copy(l.win, l.win[l.split:])
-		copy(l.fps, l.fps[l.split:])
-		l.win, l.fps = l.win[:n], l.fps[:n]
-		l.split = n
-		l.ckOld, l.ckNew = l.ckNew, l.ckOld[:0]
-		l.epoch++
+		l.win = l.win[:n]
+		l.split = uint16(n)
+		n = copy(l.ckI, l.ckI[l.ckISplit:])
+		l.ckI = l.ckI[:n]
+		l.ckISplit = uint16(n)
+		n = copy(l.ckS, l.ckS[l.ckSSplit:])
+		l.ckS = l.ckS[:n]
+		l.ckSSplit = uint16(n)
+		l.nextEpoch()
 	}
 	l.win = append(grow(l.win), en)
-	l.fps = append(grow(l.fps), fingerprint(en.id))
-}
-
-func fingerprint(id schema.UUID) uint64 {
-	return binary.LittleEndian.Uint64(id[:8]) ^ binary.LittleEndian.Uint64(id[8:])
 }
 
 // findEntry returns the window index of a statement id, or -1.
 func (l *Learner) findEntry(id schema.UUID) int {
-	fp := fingerprint(id)
-	for i := len(l.fps) - 1; i >= 0; i-- {
-		if l.fps[i] == fp && l.win[i].id == id {
+	lo := binary.LittleEndian.Uint64(id[:8])
+	for i := len(l.win) - 1; i >= 0; i-- {
+		if binary.LittleEndian.Uint64(l.win[i].id[:8]) == lo && l.win[i].id == id {
 			return i
 		}
 	}
@@ -278,39 +472,33 @@ func (l *Learner) findEntry(id schema.UUID) int {
 }
 
 // restoreWindowStart sets every cell touched in the window back to its
-// state at the start of the older epoch.
+// state at the start of the older epoch: checkpoints of the current epoch
+// first, then of the older one (the earlier state wins).
 func (l *Learner) restoreWindowStart() {
-	restore := func(s *saved) {
-		if s.skill {
-			if i, ok := l.findSkill(s.id); ok {
-				l.skills[i].m = s.st.m
+	for _, part := range [][]ckItem{l.ckI[l.ckISplit:], l.ckI[:l.ckISplit]} {
+		for i := range part {
+			if k, ok := l.findItem(part[i].content); ok {
+				it := &l.items[k]
+				l.setSet(it, part[i].st.set)
+				it.st = part[i].st
 			}
-			return
-		}
-		if i, ok := l.findItem(s.id); ok {
-			l.items[i].st = s.st
 		}
 	}
-	for i := range l.ckNew {
-		restore(&l.ckNew[i])
-	}
-	for i := range l.ckOld { // the older epoch wins: it is the earlier state
-		restore(&l.ckOld[i])
+	for _, part := range [][]ckSkill{l.ckS[l.ckSSplit:], l.ckS[:l.ckSSplit]} {
+		for i := range part {
+			if k, ok := l.findSkill(part[i].skill); ok {
+				l.skills[k].m = part[i].m
+			}
+		}
 	}
 }
 
-// sortState re-sorts items and skills after ids were remapped.
+// sortState re-sorts items and skills after ids were remapped, and
+// rebuilds the skill index.
 func (l *Learner) sortState() {
 	sort.Slice(l.items, func(i, j int) bool { return l.items[i].content < l.items[j].content })
-	l.ids = l.ids[:0]
-	for i := range l.items {
-		l.ids = append(l.ids, l.items[i].content)
-	}
-	l.fps = l.fps[:0]
-	for i := range l.win {
-		l.fps = append(l.fps, fingerprint(l.win[i].id))
-	}
 	sort.Slice(l.skills, func(i, j int) bool { return l.skills[i].skill < l.skills[j].skill })
+	l.relink()
 }
 
 // grow makes room for one more element, growing by a quarter instead of

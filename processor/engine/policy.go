@@ -55,21 +55,20 @@ func (e *Engine) estimate(c *cell, p mastery.BKT, hasBKT bool, difficulty float6
 // view is what the mastery models say about one item: over its skills, or
 // over the item itself when it has none.
 type view struct {
-	mastered  bool
-	last      int64 // latest practice
-	lastWrong int64 // latest wrong answer
-	until     int64 // review due (earliest over skills)
-	weakest   cell  // a copy of the cell with the lowest estimate
-	hasWeak   bool
-	model     Model
-	est       float64
-	skills    int
+	mastered bool
+	last     uint32 // latest practice, unix seconds
+	until    uint32 // review due (earliest over skills)
+	weakest  cell   // a copy of the cell with the lowest estimate
+	hasWeak  bool
+	model    Model
+	est      float64
+	skills   int
 }
 
 func (e *Engine) view(l *Learner, it *item, snap *catalog.Snapshot) view {
 	ci := e.resolve(it.content, snap)
 	set := e.sets[it.st.set]
-	v := view{lastWrong: it.st.m.lastWrong, skills: len(set)}
+	v := view{skills: len(set)}
 	consider := func(c *cell, p mastery.BKT, ok bool) bool {
 		m := e.cellMastered(c, p, ok, ci.difficulty)
 		model, est := e.estimate(c, p, ok, ci.difficulty)
@@ -77,8 +76,7 @@ func (e *Engine) view(l *Learner, it *item, snap *catalog.Snapshot) view {
 			v.weakest, v.hasWeak, v.model, v.est = *c, true, model, est
 		}
 		v.last = max(v.last, c.last)
-		v.lastWrong = max(v.lastWrong, c.lastWrong)
-		u := c.last + reviewAfter(c)
+		u := satSecs(int64(c.last) + reviewAfter(c))
 		if v.until == 0 || u < v.until {
 			v.until = u
 		}
@@ -104,9 +102,10 @@ func (e *Engine) view(l *Learner, it *item, snap *catalog.Snapshot) view {
 	return v
 }
 
-// reviewAfter is the review half-life of a cell in milliseconds.
+// reviewAfter is the review half-life of a cell in seconds (whole seconds:
+// mastery.HalfLife is 2^n days clipped to at least 15 minutes).
 func reviewAfter(c *cell) int64 {
-	return mastery.HalfLife(int(c.correct), int(c.attempts)-int(c.correct)).Milliseconds()
+	return int64(mastery.HalfLife(int(c.correct), int(c.attempts)-int(c.correct)) / time.Second)
 }
 
 // status of one suppression reason for an item at a time.
@@ -119,7 +118,7 @@ const (
 type verdict struct {
 	suppressed bool
 	reason     uint8
-	until      int64
+	until      uint32 // unix seconds
 	status     [numReasons]uint8
 }
 
@@ -127,7 +126,8 @@ type verdict struct {
 // feedback, completed, mastered.
 func (e *Engine) judge(l *Learner, it *item, at int64, snap *catalog.Snapshot) verdict {
 	var v verdict
-	set := func(r uint8, active bool, until int64) {
+	now := secs(at)
+	set := func(r uint8, active bool, until uint32) {
 		if !active {
 			v.status[r] = stTimedOut
 			return
@@ -137,26 +137,29 @@ func (e *Engine) judge(l *Learner, it *item, at int64, snap *catalog.Snapshot) v
 			v.suppressed, v.reason, v.until = true, r, until
 		}
 	}
-	lift := int64(math.MinInt64)
-	switch it.manual {
-	case manualSuppress:
-		set(rManual, it.manualUntil == 0 || at < it.manualUntil, it.manualUntil)
-	case manualLift:
-		lift = it.manualAt
+	lift := uint32(0)
+	if it.bits&(iManualSuppress|iManualLift) != 0 {
+		if m := l.manualOf(it.content); m != nil {
+			if it.bits&iManualSuppress != 0 {
+				set(rManual, m.until == 0 || now < m.until, m.until)
+			} else {
+				lift = m.at
+			}
+		}
 	}
 	if it.st.feedbackAt != 0 && it.st.feedbackAt > lift {
-		u := it.st.feedbackAt + e.cfg.FeedbackTTL.Milliseconds()
-		set(rFeedback, at < u, u)
+		u := satSecs(int64(it.st.feedbackAt) + int64(e.cfg.FeedbackTTL/time.Second))
+		set(rFeedback, now < u, u)
 	}
 	mv := e.view(l, it, snap)
 	if e.cfg.SuppressCompleted && it.st.completedAt != 0 && it.st.completedAt > lift && it.st.completedAt > it.st.m.lastWrong {
 		c := &it.st.m
-		u := max(it.st.completedAt, c.last) +
-			mastery.HalfLife(int(c.correct)+1, int(c.attempts)-int(c.correct)).Milliseconds()
-		set(rCompleted, at < u, u)
+		u := satSecs(int64(max(it.st.completedAt, c.last)) +
+			int64(mastery.HalfLife(int(c.correct)+1, int(c.attempts)-int(c.correct))/time.Second))
+		set(rCompleted, now < u, u)
 	}
 	if mv.mastered && mv.last > lift {
-		set(rMastered, at < mv.until, mv.until)
+		set(rMastered, now < mv.until, mv.until)
 	}
 	return v
 }
@@ -165,36 +168,35 @@ func (e *Engine) judge(l *Learner, it *item, at int64, snap *catalog.Snapshot) v
 // decision is handed out by the next Changes whether or not it changed.
 func (e *Engine) evaluate(l *Learner, it *item, at int64, src Source, c cause) {
 	e.decide(l, it, at, src, c)
-	it.dirty = true
+	it.bits |= iDirty
 	l.touch()
 }
 
-// decide re-decides an item and records a decision event when its
-// suppression starts, ends or changes reason. It marks the item changed only
-// when its published decision (suppressed, reason, since, until) changed,
-// so that re-deciding the siblings of an answered item writes only those
-// whose decision moved.
+// decide re-decides an item at time at (unix ms) and records a decision
+// event when its suppression starts, ends or changes reason. It marks the
+// item changed only when its published decision (suppressed, reason, since,
+// until) changed, so that re-deciding the siblings of an answered item
+// writes only those whose decision moved.
 func (e *Engine) decide(l *Learner, it *item, at int64, src Source, c cause) {
 	snap := e.cat.Snapshot()
 	v := e.judge(l, it, at, snap)
-	p := &it.pub
 	switch {
-	case v.suppressed && (!p.suppressed || p.reason != v.reason):
-		*p = published{since: at, until: v.until, reason: v.reason, suppressed: true}
+	case v.suppressed && (!it.suppressed() || it.reason != v.reason):
+		it.setPub(true, v.reason, secs(at), v.until)
 		e.emit(l, it, decision.EventSuppressed, at, src, snap)
 	case v.suppressed:
-		if p.until == v.until {
+		if it.until == v.until {
 			return
 		}
-		p.until = v.until
-	case p.suppressed:
-		r := endReason(p.reason, v.status[p.reason], c)
-		*p = published{since: at, reason: r}
+		it.until = v.until
+	case it.suppressed():
+		r := endReason(it.reason, v.status[it.reason], c)
+		it.setPub(false, r, secs(at), 0)
 		e.emit(l, it, decision.EventUnsuppressed, at, src, snap)
 	default:
 		return
 	}
-	it.dirty = true
+	it.bits |= iDirty
 	l.touch()
 }
 
@@ -254,12 +256,13 @@ func (e *Engine) decisionOf(l *Learner, it *item, snap *catalog.Snapshot) decisi
 }
 
 func (e *Engine) decisionFrom(it *item, mv view) decision.Decision {
+	p := it.pub()
 	d := decision.Decision{
 		Content:    e.contents[it.content].name,
-		Suppressed: it.pub.suppressed,
-		Reason:     reasons[it.pub.reason],
-		Since:      it.pub.since,
-		Until:      it.pub.until,
+		Suppressed: p.suppressed,
+		Reason:     reasons[p.reason],
+		Since:      p.since,
+		Until:      p.until,
 	}
 	ev := &d.Evidence
 	src := &it.st.m
@@ -277,8 +280,10 @@ func (e *Engine) decisionFrom(it *item, mv view) decision.Decision {
 	for _, s := range e.sets[it.st.set] {
 		ev.Skills = append(ev.Skills, e.skills[s].name)
 	}
-	ev.LastPractice = mv.last
-	if it.pub.reason == rFeedback || (it.st.feedbackAt != 0 && it.st.rating >= 0) {
+	if mv.last != 0 {
+		ev.LastPractice = ms(mv.last)
+	}
+	if it.reason == rFeedback || (it.st.feedbackAt != 0 && it.st.rating >= 0) {
 		ev.Rating = math.Max(0, float64(it.st.rating))
 	}
 	d.Explanation = e.explain(it, &d, mv)
@@ -325,17 +330,17 @@ func (e *Engine) explain(it *item, d *decision.Decision, mv view) string {
 	default:
 		estimate = fmt.Sprintf("%s sure you know it%s, after %s", pct(mv.est), weakest, ans)
 	}
-	switch it.pub.reason {
+	switch it.reason {
 	case rMastered:
 		return fmt.Sprintf("Mastered: %s; review due %s.", estimate, day(d.Until))
 	case rCompleted:
-		return fmt.Sprintf("Completed successfully on %s; review due %s.", day(it.st.completedAt), day(d.Until))
+		return fmt.Sprintf("Completed successfully on %s; review due %s.", day(ms(it.st.completedAt)), day(d.Until))
 	case rFeedback:
 		if it.st.rating < 0 {
-			return fmt.Sprintf("Hidden because you said it is not for you on %s; it comes back on %s.", day(it.st.feedbackAt), day(d.Until))
+			return fmt.Sprintf("Hidden because you said it is not for you on %s; it comes back on %s.", day(ms(it.st.feedbackAt)), day(d.Until))
 		}
 		return fmt.Sprintf("Hidden because you rated it %d of 5 on %s; it comes back on %s.",
-			int(math.Round(1+4*float64(it.st.rating))), day(it.st.feedbackAt), day(d.Until))
+			int(math.Round(1+4*float64(it.st.rating))), day(ms(it.st.feedbackAt)), day(d.Until))
 	case rManual:
 		if d.Until != 0 {
 			return fmt.Sprintf("Hidden by your instructor until %s.", day(d.Until))
@@ -344,7 +349,7 @@ func (e *Engine) explain(it *item, d *decision.Decision, mv view) string {
 	case rWrongAnswer:
 		return fmt.Sprintf("Back for practice: your latest answer was wrong (%s).", estimate)
 	case rReviewDue:
-		return fmt.Sprintf("Back for review: last practised %s, and memory fades (%s).", day(mv.last), estimate)
+		return fmt.Sprintf("Back for review: last practised %s, and memory fades (%s).", day(ms(mv.last)), estimate)
 	case rVoided:
 		return fmt.Sprintf("Back: some of the evidence behind hiding it was withdrawn (%s).", estimate)
 	case rExpired:
