@@ -13,23 +13,21 @@ import (
 	"github.com/unpair/unpair/processor/mastery"
 )
 
-// cellMastered applies the configured model's mastery rule to a cell.
-func (e *Engine) cellMastered(c *cell, p mastery.BKT, hasBKT bool, difficulty float64) bool {
+// masteredAt applies the configured model's mastery rule to a cell, given
+// the estimate already computed for it (one sigmoid, not two, under elo).
+func (e *Engine) masteredAt(c *cell, model Model, est float64) bool {
 	if int(c.attempts) < e.cfg.MinAttempts || c.flags&cellLastCorrect == 0 {
 		return false
 	}
-	switch e.cfg.Model {
+	switch model {
 	case ModelStreak:
 		return e.cfg.Streak.Mastered(c.streak)
 	case ModelEWMA:
 		return float64(c.ewma) >= e.cfg.EWMA.Threshold
 	case ModelElo:
-		return e.cfg.Elo.PCorrect(float64(c.ability), difficulty) >= e.cfg.Elo.Threshold
+		return est >= e.cfg.Elo.Threshold
 	}
-	if !hasBKT {
-		return e.cfg.Streak.Mastered(c.streak)
-	}
-	return c.pk >= e.cfg.Threshold
+	return c.flags&cellHasPK != 0 && c.pk >= e.cfg.Threshold
 }
 
 // estimate returns the deciding model's name and its estimate for a cell:
@@ -70,8 +68,8 @@ func (e *Engine) view(l *Learner, it *item, snap *catalog.Snapshot) view {
 	set := e.sets[it.st.set]
 	v := view{skills: len(set)}
 	consider := func(c *cell, p mastery.BKT, ok bool) bool {
-		m := e.cellMastered(c, p, ok, ci.difficulty)
 		model, est := e.estimate(c, p, ok, ci.difficulty)
+		m := e.masteredAt(c, model, est)
 		if !v.hasWeak || est < v.est {
 			v.weakest, v.hasWeak, v.model, v.est = *c, true, model, est
 		}
