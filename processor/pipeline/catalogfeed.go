@@ -137,7 +137,8 @@ func (f *catalogFeed) apply(key, value []byte) (err error) {
 // endOffsets returns the end (high watermark) offset of every partition of
 // topic.
 func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	cl, done := freshClient(brokers)
+	defer done()
 	n, err := partitionCount(ctx, brokers, topic)
 	if err != nil {
 		return nil, err
@@ -160,13 +161,26 @@ func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 	return ends, nil
 }
 
-// errNoTopic says a topic does not exist.
-var errNoTopic = errors.New("topic does not exist")
+// freshClient returns a Kafka client with its own transport, so its
+// metadata is read now rather than from kafka-go's shared cache (which
+// would hide a topic created a moment ago for seconds), and the function
+// that closes its connections.
+func freshClient(brokers []string) (*kafka.Client, func()) {
+	tr := &kafka.Transport{MetadataTTL: time.Second}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: tr}, tr.CloseIdleConnections
+}
+
+// errNoTopic says a topic does not exist; errNoLeader that it is not ready.
+var (
+	errNoTopic  = errors.New("topic does not exist")
+	errNoLeader = errors.New("no leader")
+)
 
 // partitionCount returns how many partitions topic has. It asks for
 // metadata without auto-creation, so it never creates the topic.
 func partitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	cl, done := freshClient(brokers)
+	defer done()
 	res, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, err)
@@ -181,6 +195,12 @@ func partitionCount(ctx context.Context, brokers []string, topic string) (int, e
 		if t.Error != nil {
 			return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, t.Error)
 		}
+		for _, p := range t.Partitions {
+			if p.Leader.Host == "" || p.Error != nil {
+				// a new topic's partitions exist before their leaders do
+				return 0, fmt.Errorf("%s partition %d has no leader yet: %w", topic, p.ID, errNoLeader)
+			}
+		}
 		return len(t.Partitions), nil
 	}
 	return 0, fmt.Errorf("%s: %w", topic, errNoTopic)
@@ -189,10 +209,22 @@ func partitionCount(ctx context.Context, brokers []string, topic string) (int, e
 // ensureTopic creates topic with n partitions when it does not exist;
 // compacted makes it a compacted topic.
 func ensureTopic(ctx context.Context, brokers []string, topic string, n, rf int, compacted bool) (created bool, err error) {
-	if _, err := partitionCount(ctx, brokers, topic); err == nil {
-		return false, nil
-	} else if !errors.Is(err, errNoTopic) {
-		return false, err
+	bo := backoff{min: 10 * time.Millisecond, max: 500 * time.Millisecond}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := partitionCount(ctx, brokers, topic)
+		if err == nil {
+			return false, nil
+		}
+		if errors.Is(err, errNoTopic) {
+			break
+		}
+		if !errors.Is(err, errNoLeader) || time.Now().After(deadline) {
+			return false, err
+		}
+		if bo.wait(ctx) != nil {
+			return false, ctx.Err()
+		}
 	}
 	d := kafka.Dialer{Timeout: 10 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", brokers[0])
@@ -216,10 +248,11 @@ func ensureTopic(ctx context.Context, brokers []string, topic string, n, rf int,
 	if err := cc.CreateTopics(tc); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return false, fmt.Errorf("cannot create topic %s: %w", topic, err)
 	}
-	// Wait until the metadata shows every partition: a consumer group that
-	// joins before would be assigned nothing, a writer would fail.
-	bo := backoff{min: 10 * time.Millisecond, max: 500 * time.Millisecond}
-	deadline := time.Now().Add(30 * time.Second)
+	// Wait until the metadata shows every partition with its leader: a
+	// consumer group that joins before would be assigned nothing, a writer
+	// would fail.
+	bo.reset()
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		got, err := partitionCount(ctx, brokers, topic)
 		if err == nil && got >= n {

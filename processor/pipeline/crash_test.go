@@ -83,7 +83,8 @@ func (r *rig) committedSum(group, topic string) int64 {
 	for i := range parts {
 		parts[i] = i
 	}
-	cl := &kafka.Client{Addr: kafka.TCP(r.brokers...), Timeout: 5 * time.Second}
+	cl, done := freshClient(r.brokers)
+	defer done()
 	res, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
 	if err != nil {
 		return 0

@@ -20,7 +20,14 @@ const (
 	HeaderSourceOffset    = "unpair-source-offset"    // its offset, decimal
 	HeaderSourceTime      = "unpair-source-time"      // its Kafka timestamp, unix milliseconds
 	HeaderTime            = "unpair-time"             // when it was dead-lettered, RFC 3339 UTC
+	HeaderTruncated       = "unpair-truncated"        // set when the value was cut: the original length in bytes
 )
+
+// MaxStatementBytes is the largest statement the pipeline accepts (the
+// decoder rejects larger ones as too_large) and the most of a rejected
+// value a dead letter carries, so every message it produces fits the
+// broker's default message.max.bytes of 1 MiB with room for headers.
+const MaxStatementBytes = 512 << 10
 
 // Reason codes the pipeline itself gives (the decoder gives its own).
 const (
@@ -118,12 +125,20 @@ func deadLetter(topic string, m *kafka.Message, err error, now time.Time) (kafka
 		kafka.Header{Key: HeaderError, Value: []byte(strings.Join(lines, "\n"))},
 		kafka.Header{Key: HeaderTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
 	)
+	value, key := m.Value, m.Key
+	if len(value) > MaxStatementBytes {
+		hs = append(hs, kafka.Header{Key: HeaderTruncated, Value: []byte(strconv.Itoa(len(value)))})
+		value = value[:MaxStatementBytes]
+	}
+	if len(key) > 1024 {
+		key = key[:1024]
+	}
 	// The record gets the current time: an old original timestamp would
 	// let retention delete the dead letter at once.
 	return kafka.Message{
 		Topic:   topic,
-		Key:     m.Key,
-		Value:   m.Value,
+		Key:     key,
+		Value:   value,
 		Headers: hs,
 	}, code
 }

@@ -134,11 +134,13 @@ type Producer interface {
 // by-learner topic is partitioned by learner key deterministically.
 func newWriter(c *Config) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:            kafka.TCP(c.Brokers...),
-		Balancer:        byLearner{},
-		RequiredAcks:    kafka.RequireAll,
-		BatchSize:       1000,
-		BatchBytes:      16 << 20,
+		Addr:         kafka.TCP(c.Brokers...),
+		Balancer:     byLearner{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    1000,
+		// a produce request must fit the broker's default message.max.bytes
+		// (1 MiB); MaxStatementBytes keeps every single message well below
+		BatchBytes:      1 << 20,
 		BatchTimeout:    2 * time.Millisecond,
 		MaxAttempts:     5,
 		WriteBackoffMin: 20 * time.Millisecond,

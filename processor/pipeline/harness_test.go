@@ -38,14 +38,14 @@ const testSecret = "pipeline-test-secret"
 
 // rig is one test's servers and unique names.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	brokers []string
 	redis   string
 	cfg     Config
 	rdb     *redis.Client
 }
 
-func newRig(t *testing.T, partitions int) *rig {
+func newRig(t testing.TB, partitions int) *rig {
 	t.Helper()
 	brokers := []string{testenv.Kafka(t)}
 	raddr := testenv.Redis(t)
@@ -72,7 +72,7 @@ func newRig(t *testing.T, partitions int) *rig {
 	return &rig{t: t, brokers: brokers, redis: raddr, cfg: cfg, rdb: rdb}
 }
 
-func createTopic(t *testing.T, brokers []string, topic string, n int, cfgs ...kafka.ConfigEntry) {
+func createTopic(t testing.TB, brokers []string, topic string, n int, cfgs ...kafka.ConfigEntry) {
 	t.Helper()
 	conn, err := kafka.Dial("tcp", brokers[0])
 	if err != nil {
@@ -105,7 +105,7 @@ func createTopic(t *testing.T, brokers []string, topic string, n int, cfgs ...ka
 
 // cohort returns a simulated cohort keyed at random (so re-keying is
 // needed), with invalid statements, duplicates, voids and feedback.
-func cohort(t *testing.T, learners, sessions int, seed uint64) []simulate.Message {
+func cohort(t testing.TB, learners, sessions int, seed uint64) []simulate.Message {
 	t.Helper()
 	sc := simulate.DefaultConfig()
 	sc.Seed = seed
@@ -128,7 +128,8 @@ func cohort(t *testing.T, learners, sessions int, seed uint64) []simulate.Messag
 func (r *rig) produce(msgs []simulate.Message) {
 	r.t.Helper()
 	w := &kafka.Writer{Addr: kafka.TCP(r.brokers...), Topic: r.cfg.InputTopic, Balancer: &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 2 * time.Millisecond}
+		RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 2 * time.Millisecond,
+		Transport: &kafka.Transport{}}
 	defer w.Close()
 	out := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
@@ -180,7 +181,8 @@ func (r *rig) caughtUp(ctx context.Context, group, topic string) (bool, string) 
 		return false, err.Error()
 	}
 	parts := slices.Sorted(maps.Keys(ends))
-	cl := &kafka.Client{Addr: kafka.TCP(r.brokers...), Timeout: 5 * time.Second}
+	cl, done := freshClient(r.brokers)
+	defer done()
 	res, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
 	if err != nil {
 		return false, err.Error()
@@ -250,7 +252,7 @@ func (r *rig) start(log *zap.Logger) *instance {
 	return in
 }
 
-func (in *instance) stop(t *testing.T) {
+func (in *instance) stop(t testing.TB) {
 	t.Helper()
 	in.cancel()
 	select {
@@ -264,7 +266,7 @@ func (in *instance) stop(t *testing.T) {
 	in.b.Close()
 }
 
-func testLogger(t *testing.T) *zap.Logger {
+func testLogger(t testing.TB) *zap.Logger {
 	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 }
 
@@ -277,21 +279,21 @@ type oracle struct {
 
 // runOracle applies the by-learner topic, partition by partition in offset
 // order, to a fresh single-shard aggregator and flushes once.
-func runOracle(t *testing.T, by map[int][]kafka.Message) *oracle {
+func runOracle(t testing.TB, by map[int][]kafka.Message) *oracle {
 	t.Helper()
 	return runOracleOver(t, by, false)
 }
 
 // runOracleOver is runOracle; skipInvalid skips statements the decoder
 // rejects (an input topic read directly) instead of failing.
-func runOracleOver(t *testing.T, by map[int][]kafka.Message, skipInvalid bool) *oracle {
+func runOracleOver(t testing.TB, by map[int][]kafka.Message, skipInvalid bool) *oracle {
 	t.Helper()
 	agg, err := shard.New(engine.DefaultConfig(), catalog.NewCatalog(nil), shard.Config{Shards: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer agg.Close()
-	dec := SchemaDecoder{D: schema.NewDecoder(schema.Options{Keyer: schema.NewLearnerKeyer([]byte(testSecret))})}
+	dec := SchemaDecoder{D: schema.NewDecoder(schema.Options{Keyer: schema.NewLearnerKeyer([]byte(testSecret)), MaxBytes: MaxStatementBytes})}
 	ctx := context.Background()
 	for _, p := range slices.Sorted(maps.Keys(by)) {
 		for _, m := range by[p] {

@@ -20,7 +20,7 @@ func TestRekeyOffTrustsLearnerKeysAndReportsOthers(t *testing.T) {
 	r := newRig(t, 3)
 	r.cfg.Rekey = false
 	msgs := cohort(t, 50, 250, 19)
-	dec := schema.NewDecoder(schema.Options{Keyer: schema.NewLearnerKeyer([]byte(testSecret))})
+	dec := schema.NewDecoder(schema.Options{Keyer: schema.NewLearnerKeyer([]byte(testSecret)), MaxBytes: MaxStatementBytes})
 	var keyed []kafka.Message
 	misKeyed := 0
 	for i, m := range msgs {
@@ -42,7 +42,7 @@ func TestRekeyOffTrustsLearnerKeysAndReportsOthers(t *testing.T) {
 		return kafka.Murmur2Balancer{Consistent: true}.Balance(m, parts...)
 	})
 	w := &kafka.Writer{Addr: kafka.TCP(r.brokers...), Topic: r.cfg.InputTopic, Balancer: route,
-		RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 2 * time.Millisecond}
+		RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 2 * time.Millisecond, Transport: &kafka.Transport{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := w.WriteMessages(ctx, keyed...); err != nil {

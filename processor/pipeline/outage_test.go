@@ -162,7 +162,7 @@ func TestCatalogTopicAppliedLive(t *testing.T) {
 	r := newRig(t, 1)
 	r.cfg.CatalogTopic = "cat-" + r.cfg.Group
 	createTopic(t, r.brokers, r.cfg.CatalogTopic, 1, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
-	w := &kafka.Writer{Addr: kafka.TCP(r.brokers...), Topic: r.cfg.CatalogTopic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(r.brokers...), Topic: r.cfg.CatalogTopic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: &kafka.Transport{}}
 	defer w.Close()
 	item := func(content string, skills ...string) kafka.Message {
 		v, _ := json.Marshal(catalog.Item{Content: content, Skills: skills})

@@ -2,12 +2,15 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
 )
 
 func testutilCounter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
@@ -145,5 +148,26 @@ func TestRateLimited(t *testing.T) {
 	ok, muted := r.allow(t0.Add(2 * time.Second))
 	if !ok || muted != 1 {
 		t.Fatalf("after the interval: ok=%v muted=%d, want true 1", ok, muted)
+	}
+}
+
+func TestDeadLetterTruncatesHugeValues(t *testing.T) {
+	big := make([]byte, MaxStatementBytes+10)
+	m := kafka.Message{Topic: "in", Partition: 1, Offset: 2, Key: []byte("k"), Value: big}
+	dl, code := deadLetter("dlq", &m, errors.New("too big"), time.Unix(0, 0))
+	if len(dl.Value) != MaxStatementBytes {
+		t.Errorf("dead letter value = %d bytes, want %d", len(dl.Value), MaxStatementBytes)
+	}
+	if v, ok := Header(dl, HeaderTruncated); !ok || v != strconv.Itoa(len(big)) {
+		t.Errorf("truncated header = %q, %v; want the original length", v, ok)
+	}
+	if code != ReasonInvalid {
+		t.Errorf("code = %q, want %q for an error without a code", code, ReasonInvalid)
+	}
+	small := kafka.Message{Value: []byte("x")}
+	if dl, _ := deadLetter("dlq", &small, errors.New("bad"), time.Unix(0, 0)); string(dl.Value) != "x" {
+		t.Errorf("small value changed: %q", dl.Value)
+	} else if _, ok := Header(dl, HeaderTruncated); ok {
+		t.Errorf("small value marked truncated")
 	}
 }

@@ -279,7 +279,7 @@ func Build(cfg Config, log *zap.Logger) (*Built, error) {
 		return nil, err
 	}
 	b.Deps = Deps{
-		Decoder:    SchemaDecoder{D: schema.NewDecoder(schema.Options{Keyer: keyer})},
+		Decoder:    SchemaDecoder{D: schema.NewDecoder(schema.Options{Keyer: keyer, MaxBytes: MaxStatementBytes})},
 		Aggregator: ShardAggregator{A: agg},
 		Store:      RedisStore{S: st, RDB: rdb},
 		Catalog: CatalogSinkFunc(func(key, value []byte) error {
