@@ -33,7 +33,12 @@
 // state of every model at once (BKT P(known) float64, streak, EWMA and Elo
 // ability as float32, scored attempts and correct answers, last practice and
 // last wrong answer times), so the model choice is a policy value that can be
-// changed without losing history. Content with skills (from the catalog, or
+// changed without losing history. The state is laid out for memory: times
+// are 32-bit unix seconds (decisions are made and published to the second),
+// an item is 64 bytes with its published decision, a skill cell 40; rarely
+// used state (an operator's override, offsets of further partitions, voids
+// awaiting their statement) lives in a side table allocated on first use;
+// a per-learner index from skill to the items sharing it drives fan-out. Content with skills (from the catalog, or
 // carried on the statement when the catalog has no entry for the content)
 // updates its skills' cells; the item cell is updated too and decides content
 // without skills. Skills without fitted BKT parameters use the streak rule
