@@ -14,7 +14,8 @@ type Health struct {
 	mu        sync.Mutex
 	inGroup   bool
 	assigned  int
-	redisDown bool
+	redisDown bool // the last batch write failed
+	pingDown  bool // the last ping failed
 	catalogOK bool
 	needCat   bool
 }
@@ -37,6 +38,12 @@ func (h *Health) setRedis(ok bool) {
 	h.mu.Unlock()
 }
 
+func (h *Health) setPing(ok bool) {
+	h.mu.Lock()
+	h.pingDown = !ok
+	h.mu.Unlock()
+}
+
 func (h *Health) setCatalog(ok bool) {
 	h.mu.Lock()
 	h.catalogOK = ok
@@ -52,6 +59,8 @@ func (h *Health) Ready() error {
 		return fmt.Errorf("not ready: no partitions assigned yet")
 	case h.redisDown:
 		return fmt.Errorf("not ready: redis writes are failing")
+	case h.pingDown:
+		return fmt.Errorf("not ready: redis does not answer")
 	case h.needCat && !h.catalogOK:
 		return fmt.Errorf("not ready: catalog topic not read up to its end yet")
 	}

@@ -121,7 +121,11 @@ func TestRedisOutageStallsCommitsThenRecovers(t *testing.T) {
 	})
 	// while Redis is down the aggregating stage commits nothing new
 	stalled := r.committedSum(r.cfg.Group, r.cfg.ByLearnerTopic)
-	eventually(t, "several failed writes", func() bool { return testutil.ToFloat64(in.p.Metrics().RedisErrors) >= 3 })
+	// Either a batch write fails or a new learner's load does (the shard
+	// retries it and stalls); both must hold the commit back.
+	eventually(t, "failed redis writes or loads", func() bool {
+		return testutil.ToFloat64(in.p.Metrics().RedisErrors) >= 2 || in.b.Shards.Stats().LoadErrors >= 2
+	})
 	if now := r.committedSum(r.cfg.Group, r.cfg.ByLearnerTopic); now != stalled {
 		t.Fatalf("committed offsets moved from %d to %d while redis was down", stalled, now)
 	}

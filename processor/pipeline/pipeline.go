@@ -35,9 +35,6 @@ type Deps struct {
 
 	Readers  ReaderFactory // default: kafka-go partition readers
 	Producer Producer      // default: a kafka-go Writer, closed by Run
-	// Ready, when set, is closed once the HTTP server listens (its address
-	// is then in Processor.Addr).
-	Ready chan<- struct{}
 }
 
 // Processor is a running `unpair run`.
@@ -111,9 +108,6 @@ func (p *Processor) Run(ctx, hard context.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.d.Ready != nil {
-		close(p.d.Ready)
-	}
 
 	consumed := cfg.InputTopic
 	if cfg.Rekey {
@@ -148,6 +142,28 @@ func (p *Processor) Run(ctx, hard context.Context) error {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
+	// Redis is pinged apart from the writes: a learner's first load, not a
+	// write, may be what waits on a dead Redis, and readiness should say so.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := p.d.Store.Ping(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			p.health.setPing(err == nil)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	if obs, ok := p.d.Aggregator.(Observer); ok {
 		wg.Add(1)
 		go func() {

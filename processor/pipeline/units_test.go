@@ -171,3 +171,26 @@ func TestDeadLetterTruncatesHugeValues(t *testing.T) {
 		t.Errorf("small value marked truncated")
 	}
 }
+
+func TestHealthReady(t *testing.T) {
+	f := func(name string, set func(h *Health), want string) {
+		t.Helper()
+		h := &Health{needCat: true}
+		set(h)
+		err := h.Ready()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: not ready: %v", name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: Ready() = %v, want it to mention %q", name, err, want)
+		}
+	}
+	ok := func(h *Health) { h.setAssigned(2); h.setCatalog(true) }
+	f("fresh", func(h *Health) {}, "no partitions")
+	f("assigned, catalog read", ok, "")
+	f("catalog not read", func(h *Health) { ok(h); h.setCatalog(false) }, "catalog")
+	f("writes failing", func(h *Health) { ok(h); h.setRedis(false) }, "redis writes")
+	f("ping failing", func(h *Health) { ok(h); h.setPing(false) }, "does not answer")
+	f("left the group", func(h *Health) { ok(h); h.leave() }, "no partitions")
+	f("recovered", func(h *Health) { ok(h); h.setRedis(false); h.setRedis(true) }, "")
+}
