@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -128,6 +129,7 @@ func (s *aggStage) fetch(ctx context.Context, gs *genState, pa kafka.PartitionAs
 	const maxBatch = 256
 	msgs := make([]kafka.Message, 0, maxBatch)
 	in := make([]Input, 0, maxBatch)
+	handed := make([]int, 0, maxBatch)
 	var evs []schema.Evidence
 	for {
 		msgs = msgs[:0]
@@ -155,6 +157,7 @@ func (s *aggStage) fetch(ctx context.Context, gs *genState, pa kafka.PartitionAs
 
 		in = in[:0]
 		var dead []kafka.Message
+		handed = handed[:0] // messages whose statements are in `in`
 		for i := range msgs {
 			var derr error
 			evs, derr = s.decode(evs[:0], &msgs[i])
@@ -165,17 +168,26 @@ func (s *aggStage) fetch(ctx context.Context, gs *genState, pa kafka.PartitionAs
 			if s.routeCheck {
 				s.checkRoute(&msgs[i], evs)
 			}
+			handed = append(handed, i)
 			for _, ev := range evs {
 				in = append(in, Input{Evidence: ev, Source: Source{Partition: int32(pa.ID), Offset: msgs[i].Offset}})
 			}
 		}
 		if err := s.submit(ctx, in); err != nil {
-			if ctx.Err() != nil {
-				return // not marked: redelivered to whoever owns the partition next
+			var pe panicError
+			if !errors.As(err, &pe) {
+				// cancelled or the aggregator is closing: nothing is marked,
+				// so whoever owns the partition next reads these again
+				if ctx.Err() == nil {
+					s.log.Error("cannot hand statements to the aggregator", zap.Error(err))
+				}
+				return
 			}
-			// a panic while handing over: dead-letter the whole lot
-			dead = dead[:0]
-			for i := range msgs {
+			// A panic while handing over: dead-letter what was handed. (A
+			// shard may have taken part of it before the panic; those are
+			// applied and dead-lettered both, which the dead letter's
+			// reason "internal" asks an operator to look at.)
+			for _, i := range handed {
 				dead = append(dead, s.deadLetter(&msgs[i], err))
 			}
 			in = in[:0]

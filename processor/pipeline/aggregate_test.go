@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -212,18 +213,44 @@ func TestAggStageRouteCheck(t *testing.T) {
 func TestAggStageSubmitPanicDeadLetters(t *testing.T) {
 	j := &journal{}
 	cfg := testConfig()
-	topic := newTopicLog("by", 1, "boom|c|1")
+	topic := newTopicLog("by", 1, "bad", "boom|c|1")
 	s, agg, _, out := newTestAggStage(t, cfg, topic, j)
 	agg.panicOn = "boom"
 	gen := newFakeGen(j, "by", 0)
 	s.runGeneration(gen)
-	eventually(t, "commit", func() bool { return gen.committed(0) == 1 })
+	eventually(t, "commit", func() bool { return gen.committed(0) == 2 })
 	gen.end()
 	dl := out.topic(cfg.DeadLetterTopic)
-	if len(dl) != 1 {
-		t.Fatalf("dead letters = %d, want 1", len(dl))
+	if len(dl) != 2 {
+		t.Fatalf("dead letters = %d, want 2 (one rejected, one internal)", len(dl))
 	}
-	if r, _ := Header(dl[0], HeaderReason); r != ReasonInternal {
-		t.Errorf("reason = %q, want internal", r)
+	reasons := map[string]string{}
+	for _, m := range dl {
+		reasons[string(m.Value)], _ = Header(m, HeaderReason)
+	}
+	if reasons["bad"] != "invalid_statement" || reasons["boom|c|1"] != ReasonInternal {
+		t.Errorf("reasons = %v, want bad: invalid_statement, boom|c|1: internal", reasons)
+	}
+	dead := testutil.ToFloat64(s.m.Statements.WithLabelValues(OutcomeDeadLettered, "invalid_statement")) +
+		testutil.ToFloat64(s.m.Statements.WithLabelValues(OutcomeDeadLettered, ReasonInternal))
+	if dead != 2 {
+		t.Errorf("dead letters counted %v times, want 2", dead)
+	}
+}
+
+func TestAggStageClosedAggregatorEndsGenerationWithoutDeadLetters(t *testing.T) {
+	j := &journal{}
+	cfg := testConfig()
+	topic := newTopicLog("by", 1, "l1|c|1", "l2|c|1")
+	s, agg, _, out := newTestAggStage(t, cfg, topic, j)
+	agg.failWith = errors.New("shard: aggregator closed")
+	gen := newFakeGen(j, "by", 0)
+	s.runGeneration(gen)
+	gen.wg.Wait() // the fetcher returns, which ends the generation
+	if n := len(out.topic(cfg.DeadLetterTopic)); n != 0 {
+		t.Errorf("dead letters = %d, want none: a closed aggregator is not the statements' fault", n)
+	}
+	if c := gen.committed(0); c != -1 {
+		t.Errorf("committed %d of statements never applied", c)
 	}
 }

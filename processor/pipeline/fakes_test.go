@@ -215,6 +215,7 @@ type fakeAgg struct {
 	dropped  [][]int32
 	flushes  int
 	panicOn  string // learner whose Submit panics
+	failWith error  // Submit fails with this error
 	released int
 }
 
@@ -225,6 +226,9 @@ func newFakeAgg(j *journal) *fakeAgg {
 func (a *fakeAgg) Submit(ctx context.Context, in []Input) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.failWith != nil {
+		return a.failWith
+	}
 	for _, x := range in {
 		ev := x.Evidence
 		if ev.Learner == a.panicOn {
