@@ -1,0 +1,165 @@
+package demo
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/unpair/unpair/processor/client"
+	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/testenv"
+)
+
+// runDemo starts a demo, waits for its summary and checks what any run
+// must satisfy: the accounting closes, the processor's counts match the
+// simulator's ground truth, and every example is what the client reads.
+func runDemo(t *testing.T, cfg Config) *Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		select {
+		case <-d.Done():
+		default:
+			t.Error("Done not closed after Stop")
+		}
+	}()
+	s, err := d.Wait(ctx, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Accounted() {
+		t.Fatalf("not accounted: %+v", s)
+	}
+	if s.Produced != s.Processed+s.DeadLettered+s.Duplicate || s.Uncommitted != 0 {
+		t.Errorf("accounting: produced %d, processed %d, dead %d, dup %d, uncommitted %d",
+			s.Produced, s.Processed, s.DeadLettered, s.Duplicate, s.Uncommitted)
+	}
+	// Every invalid statement the simulator made is dead-lettered, nothing
+	// else is. Duplicates of statements that change no state (launched,
+	// initialized, ...) are applied as no-ops and so counted processed:
+	// the engine recognises the duplicates of statements it keeps.
+	if s.DeadLettered != s.SentInvalid {
+		t.Errorf("dead-lettered %d, the simulator sent %d invalid statements", s.DeadLettered, s.SentInvalid)
+	}
+	if s.Duplicate > s.SentDuplicates {
+		t.Errorf("duplicates %d, more than the %d the simulator sent", s.Duplicate, s.SentDuplicates)
+	}
+	if s.Learners != cfg.Learners && s.Learners > cfg.Learners {
+		t.Errorf("learners %d, configured %d", s.Learners, cfg.Learners)
+	}
+	total := 0
+	for _, n := range s.Active {
+		total += n
+	}
+	if total == 0 || total > s.Decided {
+		t.Errorf("active suppressions %d of %d decided pairs", total, s.Decided)
+	}
+	if len(s.Examples) == 0 {
+		t.Fatal("no examples")
+	}
+	// Each example is what a recommendation service reads through the
+	// client, by IFI and by key.
+	rdb := redis.NewClient(&redis.Options{Addr: s.Redis[0]})
+	defer rdb.Close()
+	secret := cfg.Secret
+	if secret == "" {
+		secret = DefaultSecret
+	}
+	cl, err := client.New(rdb, client.Options{Secret: []byte(secret), Prefix: s.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range s.Examples {
+		for _, who := range []string{e.Learner, e.LearnerKey} {
+			x, err := cl.Explain(ctx, client.Learner(who), e.Decision.Content)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !x.Active || x.Decision == nil || x.Decision.Reason != e.Decision.Reason {
+				t.Errorf("example %s/%s: client says active %v, decision %+v", e.LearnerKey, e.Decision.Content, x.Active, x.Decision)
+			}
+		}
+		if !strings.Contains(s.CurlURL(e), "/v1/learners/"+e.LearnerKey+"/contents/") {
+			t.Errorf("curl URL %s does not name the learner key", s.CurlURL(e))
+		}
+	}
+	return s
+}
+
+func TestDemoInProcess(t *testing.T) {
+	s := runDemo(t, Config{Learners: 30, HTTPAddr: "127.0.0.1:0"})
+	if !s.InProcess || s.Prefix != "" || s.Topics[0] != "xapi.statements" {
+		t.Errorf("in-process run: in-process %v, prefix %q, topics %v", s.InProcess, s.Prefix, s.Topics)
+	}
+	t.Logf("%d statements accounted for in %v (%.0f/s)", s.Produced, s.Elapsed, s.Rate())
+}
+
+// TestDemoSameSeedSameDecisions: the cohort and the processor are
+// deterministic, so two runs with one seed decide the same.
+func TestDemoSameSeedSameDecisions(t *testing.T) {
+	// One clock for all runs: the cohort ends at the start of its day, and
+	// the decisions are read at the real time, as the client reads them.
+	t0 := time.Now()
+	now := func() time.Time { return t0 }
+	a := runDemo(t, Config{Learners: 20, Seed: 5, HTTPAddr: "127.0.0.1:0", Now: now})
+	b := runDemo(t, Config{Learners: 20, Seed: 5, HTTPAddr: "127.0.0.1:0", Now: now})
+	if a.Produced != b.Produced || a.Processed != b.Processed || a.Decided != b.Decided {
+		t.Errorf("same seed: produced %d/%d, processed %d/%d, decided %d/%d",
+			a.Produced, b.Produced, a.Processed, b.Processed, a.Decided, b.Decided)
+	}
+	for _, r := range []decision.Reason{decision.Mastered, decision.Completed, decision.Feedback} {
+		if a.Active[r] != b.Active[r] {
+			t.Errorf("same seed: %s suppressions %d and %d", r, a.Active[r], b.Active[r])
+		}
+	}
+	c := runDemo(t, Config{Learners: 20, Seed: 6, HTTPAddr: "127.0.0.1:0", Now: now})
+	if c.Produced == a.Produced && c.Decided == a.Decided {
+		t.Errorf("seeds 5 and 6 gave the same cohort: %d statements, %d decided pairs", c.Produced, c.Decided)
+	}
+}
+
+// TestDemoRealServers runs the demo against real Kafka and Redis, twice:
+// the run id keeps the second run from seeing the first one's statements.
+func TestDemoRealServers(t *testing.T) {
+	k, r := testenv.Kafka(t), testenv.Redis(t)
+	var prefixes []string
+	for i, now := range []time.Time{time.Now(), time.Now().Add(time.Second)} {
+		s := runDemo(t, Config{Learners: 20, Seed: 3, HTTPAddr: "127.0.0.1:0", Brokers: []string{k}, Redis: []string{r},
+			Now: func() time.Time { return now }})
+		if s.InProcess || s.Prefix == "" || !strings.HasPrefix(s.Topics[0], "xapi.statements.demo-") {
+			t.Errorf("run %d: in-process %v, prefix %q, topics %v", i, s.InProcess, s.Prefix, s.Topics)
+		}
+		prefixes = append(prefixes, s.Prefix)
+	}
+	if prefixes[0] == prefixes[1] {
+		t.Errorf("two runs share the Redis prefix %q", prefixes[0])
+	}
+}
+
+func TestStartRejects(t *testing.T) {
+	f := func(cfg Config, want string) {
+		t.Helper()
+		d, err := Start(context.Background(), cfg)
+		if err == nil {
+			d.Stop()
+			t.Fatalf("Start(%+v) succeeded, want an error naming %q", cfg, want)
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Start(%+v): %v, want it to name %q", cfg, err, want)
+		}
+	}
+	f(Config{Learners: -1, HTTPAddr: "127.0.0.1:0"}, "learners")
+	f(Config{Partitions: 1000, HTTPAddr: "127.0.0.1:0"}, "partitions")
+	f(Config{HTTPAddr: "no-port"}, "http")
+}
