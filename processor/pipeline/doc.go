@@ -13,8 +13,11 @@
 // agrees. Rejected statements go to the dead-letter topic. The input
 // offsets of a batch are committed only after all its produces are
 // acknowledged by all in-sync replicas. The by-learner message keeps the
-// original value, key headers and timestamp, plus headers naming the
-// original topic, partition and offset (for dead letters of stage 2).
+// original value and headers, plus headers naming the original topic,
+// partition, offset and timestamp (unpair-source-*). Its own record time is
+// the time of re-keying: replayed history with old timestamps would
+// otherwise be deleted by retention before stage 2 reads it. Stage 2 gives
+// the decoder the original timestamp, so replays decode identically.
 // A crash between produce and commit re-keys a batch twice; the engine
 // drops the second copy by statement id.
 //
@@ -74,9 +77,23 @@
 // every message whose processing panicked (recovered, reason "internal")
 // goes to the dead-letter topic with the original value and key and the
 // headers unpair-error (every violation, one per line), unpair-reason,
-// unpair-source-topic, unpair-source-partition, unpair-source-offset and
-// unpair-time. Every statement is counted once in unpair_statements_total
-// as processed, dead_lettered or duplicate.
+// unpair-source-topic, unpair-source-partition, unpair-source-offset,
+// unpair-source-time and unpair-time. Every statement is counted once in
+// unpair_statements_total as processed, dead_lettered or duplicate.
+//
+// Sizes: the writer sends produce batches of at most 1 MiB (the broker's
+// default message.max.bytes), so statements over MaxStatementBytes (512
+// KiB) are rejected as too_large, and a dead letter carries at most that
+// much of the original value (header unpair-truncated then holds the
+// original length).
+//
+// # Health
+//
+// /healthz answers while the process runs. /readyz answers 200 once the
+// aggregating stage has a generation (partitions assigned), the catalog
+// topic has been read to the end offsets found at start, the last Redis
+// batch write succeeded and Redis answers a ping (checked every 2 s: a
+// learner's first load, not a write, may be what waits on a dead Redis).
 //
 // With Rekey off, producers must key by learner key; statements whose key
 // differs from their learner key, or whose partition none of the usual
