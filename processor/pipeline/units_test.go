@@ -194,3 +194,16 @@ func TestHealthReady(t *testing.T) {
 	f("left the group", func(h *Health) { ok(h); h.leave() }, "no partitions")
 	f("recovered", func(h *Health) { ok(h); h.setRedis(false); h.setRedis(true) }, "")
 }
+
+func TestGuardOf(t *testing.T) {
+	f := func(w LearnerWrite, wantP int32, wantO int64) {
+		t.Helper()
+		if p, o := guardOf(&w); p != wantP || o != wantO {
+			t.Errorf("guardOf(%+v) = %d/%d, want %d/%d", w, p, o, wantP, wantO)
+		}
+	}
+	f(LearnerWrite{Partition: 2, Offsets: []Source{{1, 50}, {2, 7}}}, 2, 7)
+	f(LearnerWrite{Partition: -1, Offsets: []Source{{1, 50}, {2, 7}}}, 1, 50)
+	f(LearnerWrite{Partition: 3, Offsets: []Source{{1, 5}}}, 1, 5)
+	f(LearnerWrite{Partition: -1}, 0, 0)
+}

@@ -173,30 +173,37 @@ type RedisStore struct {
 func (r RedisStore) WriteBatch(ctx context.Context, ws []LearnerWrite) error {
 	out := make([]store.LearnerWrite, 0, len(ws))
 	for i := range ws {
-		w := &ws[i]
-		off := int64(-1)
-		for _, o := range w.Offsets {
-			if o.Partition == w.Partition && o.Offset > off {
-				off = o.Offset
-			}
-		}
-		if off < 0 {
-			// no evidence from a partition (an override or a sweep):
-			// guard with the newest offset known
-			for _, o := range w.Offsets {
-				if o.Offset > off {
-					off, w.Partition = o.Offset, o.Partition
-				}
-			}
-		}
-		if off < 0 {
-			off = 0
-		}
-		out = append(out, store.LearnerWrite{Learner: w.Learner, Partition: w.Partition, Offset: off,
-			State: w.State, Decisions: w.Decisions})
+		part, off := guardOf(&ws[i])
+		out = append(out, store.LearnerWrite{Learner: ws[i].Learner, Partition: part, Offset: off,
+			State: ws[i].State, Decisions: ws[i].Decisions})
 	}
 	_, err := r.S.WriteBatch(ctx, out)
 	return err
+}
+
+// guardOf picks the offset guarding a learner's write: its applied offset
+// in the partition of its latest evidence; else (no evidence from that
+// partition: a sweep or an override) the newest offset it has; else (no
+// Kafka position at all: an override of a learner never seen) offset 0 of
+// partition 0, which applies only while nothing newer is stored.
+func guardOf(w *LearnerWrite) (int32, int64) {
+	part, off := w.Partition, int64(-1)
+	for _, o := range w.Offsets {
+		if o.Partition == part && o.Offset > off {
+			off = o.Offset
+		}
+	}
+	if off < 0 {
+		for _, o := range w.Offsets {
+			if o.Offset > off {
+				part, off = o.Partition, o.Offset
+			}
+		}
+	}
+	if off < 0 || part < 0 {
+		return 0, 0
+	}
+	return part, off
 }
 
 // Ping implements Store.
