@@ -60,6 +60,7 @@ func benchConfig(args []string, getenv func(string) string, out io.Writer) (o be
 	fs.IntVar(&cfg.Skills, "skills", 0, "skills (default: one per 20 contents)")
 	fs.Float64Var(&cfg.ZipfS, "zipf", d.ZipfS, "Zipf exponent of the learner distribution, > 1")
 	seed := fs.Uint64("seed", d.Seed, "seed of the simulated cohort")
+	fs.DurationVar(&cfg.CeilingFor, "ceiling-for", d.CeilingFor, "repeat the ceiling's pass (fresh group each) until the passes add up to this; the median counts")
 	fs.BoolVar(&cfg.RekeyRow, "rekey-row", true, "also measure unpair with rekey on")
 	fs.DurationVar(&cfg.Freshness, "freshness", d.Freshness, "duration of the freshness phase; 0 skips it")
 	fs.Float64Var(&cfg.FreshRate, "fresh-rate", 0, "produce rate of the freshness phase, statements/s (default: half the measured rate)")

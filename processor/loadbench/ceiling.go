@@ -96,6 +96,9 @@ func ceiling(ctx context.Context, brokers []string, group, topic string, ends ma
 	wg.Add(len(pas))
 	for _, pa := range pas {
 		gen.Start(func(gctx context.Context) {
+			// kafka-go ends the generation as soon as one started function
+			// returns: a partition read to its end waits for the others.
+			defer func() { <-gctx.Done() }()
 			defer wg.Done()
 			end := ends[pa.ID]
 			if end <= 0 {

@@ -24,6 +24,10 @@ type Config struct {
 	ZipfS      float64 // Zipf exponent of the learner distribution (> 1)
 	Seed       uint64  // seed of the simulated cohort
 
+	// CeilingFor is the least total time of the ceiling's passes: a pass
+	// over the topic is repeated (each in a fresh group) until the passes
+	// add up to it, and the median pass counts.
+	CeilingFor time.Duration
 	// RekeyRow also measures the pipeline with rekey on (a second row).
 	RekeyRow bool
 	// Freshness is how long the freshness phase produces at half the
@@ -61,6 +65,8 @@ const (
 	DefaultSampleEvery  = 20 * time.Millisecond
 	DefaultFreshness    = 20 * time.Second
 	DefaultPhaseTimeout = 10 * time.Minute
+	DefaultCeilingFor   = 20 * time.Second
+	maxCeilingPasses    = 25
 	contentsPerSkill    = 20
 )
 
@@ -96,6 +102,9 @@ func (c *Config) WithDefaults() {
 	}
 	if c.SampleEvery == 0 {
 		c.SampleEvery = DefaultSampleEvery
+	}
+	if c.CeilingFor == 0 {
+		c.CeilingFor = DefaultCeilingFor
 	}
 	if c.PhaseTimeout == 0 {
 		c.PhaseTimeout = DefaultPhaseTimeout
@@ -139,6 +148,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FreshRate < 0 {
 		bad("fresh-rate: %v must not be negative (0 means half the measured rate)", c.FreshRate)
+	}
+	if c.CeilingFor < 0 {
+		bad("ceiling-for: %v must be positive", c.CeilingFor)
 	}
 	if c.PhaseTimeout <= 0 {
 		bad("phase-timeout: %v must be positive", c.PhaseTimeout)

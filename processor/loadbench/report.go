@@ -138,8 +138,12 @@ func (r *Result) WriteText(w io.Writer) {
 		tw(rowLabel(row), row.Phase, fmt.Sprintf("   %.2f of the ceiling (goal %.1f: %s)", row.Ratio, Goal, verdict))
 	}
 	fmt.Fprintln(w)
+	if len(r.CeilingPasses) > 1 {
+		fmt.Fprintf(w, "  ceiling: %s\n", r.ceilingPasses())
+	}
 	for _, row := range r.Rows {
 		fmt.Fprintf(w, "  accounting, %s: %s\n", rowLabel(row), r.accounting(row))
+		fmt.Fprintf(w, "  time, %s: %s\n", rowLabel(row), r.timeGoes(row))
 	}
 	if len(r.Rows) > 0 {
 		row := r.Rows[0]
@@ -172,6 +176,33 @@ func (r *Result) accounting(row Row) string {
 		s += fmt.Sprintf(" (re-keyed %d)", row.Rekeyed)
 	}
 	return s + fmt.Sprintf("; %d learners checked in Redis, %d missing their last statement", row.Checked, row.Missing)
+}
+
+// ceilingPasses describes the spread of the ceiling's passes.
+func (r *Result) ceilingPasses() string {
+	lo, hi := r.CeilingPasses[0].Rate(), r.CeilingPasses[0].Rate()
+	var sum time.Duration
+	for _, p := range r.CeilingPasses {
+		lo, hi = min(lo, p.Rate()), max(hi, p.Rate())
+		sum += p.Sustained
+	}
+	return fmt.Sprintf("median of %d passes (%s in all), %.0f-%.0f statements/s", len(r.CeilingPasses), secs(sum), lo, hi)
+}
+
+// timeGoes says where a row's wall time went.
+func (r *Result) timeGoes(row Row) string {
+	s := fmt.Sprintf("%d flushes took %s of the %s", row.Flushes, secs(row.FlushTime), secs(row.Sustained))
+	if row.Flushes > 0 {
+		s += fmt.Sprintf(" (mean %s, %d over the flush interval)", ms(row.FlushTime/time.Duration(row.Flushes)), row.FlushOverruns)
+	}
+	if row.Wall > 0 && row.ProcessCPU > 0 {
+		s += fmt.Sprintf("; unpair used %s of CPU time, %.2f cores of %d on average", secs(row.ProcessCPU),
+			row.ProcessCPU.Seconds()/row.Wall.Seconds(), r.Machine.CPUs)
+	}
+	if row.MachineBusy > 0 {
+		s += fmt.Sprintf("; the machine's CPUs were %.0f %% busy", 100*row.MachineBusy)
+	}
+	return s
 }
 
 func indent(s, pre string) string {
@@ -251,8 +282,12 @@ func (r *Result) Markdown(command string) string {
 			fmt.Fprintf(&b, "Goal (at least %.1f of the ceiling): **not met** (%.2f); see the profile below.\n\n", Goal, row.Ratio)
 		}
 	}
+	if len(r.CeilingPasses) > 1 {
+		fmt.Fprintf(&b, "- Ceiling: %s.\n", r.ceilingPasses())
+	}
 	for _, row := range r.Rows {
 		fmt.Fprintf(&b, "- Accounting, %s: %s.\n", rowLabel(row), r.accounting(row))
+		fmt.Fprintf(&b, "- Time, %s: %s.\n", rowLabel(row), r.timeGoes(row))
 	}
 	if len(r.Rows) > 0 {
 		row := r.Rows[0]

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,17 @@ type Row struct {
 	// Learners checked in Redis after the run, and how many of them lacked
 	// the offset of their latest statement.
 	Checked, Missing int
+
+	// Where the time went: flushes (barrier, produces, Redis write,
+	// commit), their total time and how many overran the flush interval;
+	// the process's CPU time (user+system) and the share of the whole
+	// machine's CPU time that was busy (broker, Redis and other processes
+	// included), both over the wall time.
+	Flushes       int
+	FlushTime     time.Duration
+	FlushOverruns int
+	ProcessCPU    time.Duration
+	MachineBusy   float64
 
 	// Memory: pairs held by the aggregator at the end, the Go heap in use
 	// (after GC) less the heap before the pipeline started, and Redis's
@@ -176,6 +188,7 @@ func (b *bench) row(ctx context.Context, rekey bool, profile string) (Row, error
 	}
 	defer stopProfile()
 
+	cpuBefore, machineBefore := processCPU(), readCPUStat()
 	start := time.Now()
 	r, err := b.start(cfg)
 	if err != nil {
@@ -225,6 +238,8 @@ func (b *bench) row(ctx context.Context, rekey bool, profile string) (Row, error
 		return row, err
 	}
 	end := time.Now()
+	row.ProcessCPU = processCPU() - cpuBefore
+	row.MachineBusy = readCPUStat().busySince(machineBefore)
 	stopProfile()
 	row.Wall, row.Sustained = end.Sub(start), end.Sub(assigned)
 
@@ -241,6 +256,9 @@ func (b *bench) row(ctx context.Context, rekey bool, profile string) (Row, error
 	row.DeadLettered = int(outcomes[pipeline.OutcomeDeadLettered])
 	row.Duplicates = int(outcomes[pipeline.OutcomeDuplicate])
 	row.Rekeyed = int(counterValues(m.Rekeyed, "")[""])
+	n, sum := histogramValues(m.FlushDuration)
+	row.Flushes, row.FlushTime = int(n), time.Duration(sum*float64(time.Second))
+	row.FlushOverruns = int(counterValues(m.FlushOverruns, "")[""])
 	row.Statements = row.Processed + row.DeadLettered + row.Duplicates
 
 	stopped = true
@@ -357,6 +375,62 @@ func heapInUse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
+}
+
+// histogramValues returns a histogram's sample count and sum.
+func histogramValues(h prometheus.Collector) (uint64, float64) {
+	ch := make(chan prometheus.Metric, 4)
+	go func() { h.Collect(ch); close(ch) }()
+	var n uint64
+	var sum float64
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) != nil || d.Histogram == nil {
+			continue
+		}
+		n += d.Histogram.GetSampleCount()
+		sum += d.Histogram.GetSampleSum()
+	}
+	return n, sum
+}
+
+// cpuStat is the first line of /proc/stat: total and idle (idle + iowait)
+// jiffies of all CPUs.
+type cpuStat struct{ total, idle uint64 }
+
+func readCPUStat() cpuStat {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuStat{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var st cpuStat
+	if len(f) < 6 || f[0] != "cpu" {
+		return cpuStat{}
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return cpuStat{}
+		}
+		if i < 8 { // user nice system idle iowait irq softirq steal; guest is inside user
+			st.total += n
+		}
+		if i == 3 || i == 4 {
+			st.idle += n
+		}
+	}
+	return st
+}
+
+// busySince is the busy share of all CPUs since before (0 when unknown).
+func (s cpuStat) busySince(before cpuStat) float64 {
+	dt := float64(s.total) - float64(before.total)
+	if dt <= 0 {
+		return 0
+	}
+	return 1 - (float64(s.idle)-float64(before.idle))/dt
 }
 
 // counterValues sums a counter (vector)'s values by the value of label.

@@ -1,12 +1,14 @@
 package loadbench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,9 +32,11 @@ type Result struct {
 	// Learners is how many distinct learners the produced statements name
 	// (valid statements only).
 	Learners int
-	Ceiling  Phase
-	Rows     []Row
-	Fresh    *Freshness
+	Ceiling  Phase // the median of CeilingPasses by rate
+	// CeilingPasses are the ceiling's passes over the topic.
+	CeilingPasses []Phase
+	Rows          []Row
+	Fresh         *Freshness
 
 	// Profile is the CPU profile of the rekey-off row; ProfileTop its top
 	// functions (go tool pprof -top), or "" when that could not run.
@@ -98,14 +102,24 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 		return res, fmt.Errorf("input topic %s holds %d statements, %d were produced", b.names.input, total, cfg.Statements)
 	}
 
-	b.say("ceiling: bare consumer group over %d partitions", cfg.Partitions)
-	pctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
-	res.Ceiling, err = ceiling(pctx, cfg.Brokers, b.names.group+"-ceiling", b.names.input, ends)
-	cancel()
-	if err != nil {
-		return res, err
+	b.say("ceiling: bare consumer group over %d partitions, passes for at least %v", cfg.Partitions, cfg.CeilingFor)
+	var spent time.Duration
+	for i := 0; spent < cfg.CeilingFor && i < maxCeilingPasses; i++ {
+		pctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
+		ph, err := ceiling(pctx, cfg.Brokers, b.names.group+"-ceiling-"+strconv.Itoa(i), b.names.input, ends)
+		cancel()
+		if err != nil {
+			return res, err
+		}
+		if ph.Statements != cfg.Statements {
+			return res, fmt.Errorf("ceiling pass %d read %d statements of %d", i+1, ph.Statements, cfg.Statements)
+		}
+		res.CeilingPasses = append(res.CeilingPasses, ph)
+		spent += ph.Sustained
 	}
-	b.say("ceiling: %d statements in %v: %.0f/s", res.Ceiling.Statements, res.Ceiling.Sustained.Round(time.Millisecond), res.Ceiling.Rate())
+	res.Ceiling = medianPhase(res.CeilingPasses)
+	b.say("ceiling: %d passes of %d statements, median %v: %.0f/s", len(res.CeilingPasses), res.Ceiling.Statements,
+		res.Ceiling.Sustained.Round(time.Millisecond), res.Ceiling.Rate())
 
 	res.Profile = cfg.CPUProfile
 	if res.Profile == "" {
@@ -148,6 +162,17 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 		b.say("freshness: p50 %v, p99 %v over %d samples", res.Fresh.P50, res.Fresh.P99, res.Fresh.Samples)
 	}
 	return res, nil
+}
+
+// medianPhase returns the pass of median rate (the slower of the middle
+// two for an even count).
+func medianPhase(ps []Phase) Phase {
+	if len(ps) == 0 {
+		return Phase{}
+	}
+	s := slices.Clone(ps)
+	slices.SortFunc(s, func(a, b Phase) int { return cmp.Compare(a.Rate(), b.Rate()) })
+	return s[(len(s)-1)/2]
 }
 
 func onOff(b bool) string {
