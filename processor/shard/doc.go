@@ -14,19 +14,40 @@
 //	agg.Sweep(ctx, now)                   // review-due events, returned by the next Flush
 //	agg.DropPartitions(ctx, revoked)      // rebalance: forget learners of revoked partitions
 //
-// Submit splits a batch by shard and hands each shard a slice from a pool
-// through a bounded channel (Config.QueueDepth slices per shard), so a slow
-// shard backs the consumer up instead of growing memory.
+// Submit splits a batch by shard and hands each shard one slice, taken from
+// that shard's own free list (the shard puts it back once applied), through
+// a bounded channel (Config.QueueDepth slices per shard), so a slow shard
+// backs the consumer up instead of growing memory. Per evidence the hot path
+// is one xxhash and one copy on the submitting side, and one map lookup and
+// Engine.Apply on the shard side: outcome counters are plain fields
+// published to the Stats atomics once per batch, processed offsets live in a
+// dense per-partition array, and shards are padded apart so that their hot
+// fields never share a cache line.
 //
 // Flush sends a marker through every shard queue; each shard, once it has
 // processed everything before the marker, serializes each learner changed
-// since its last release (engine.Learner.MarshalBinary), collects its
+// since its last release (engine.Learner.AppendBinary), collects its
 // changed decisions and pending events in order, and reports the highest
-// Source offset per partition it has processed. The Batch is a consistent
-// cut: committing Batch.Offsets after the batch is durable is safe. A
-// learner stays dirty until Release(batch); if writing the batch fails, call
-// Flush again (or rewrite the same batch): nothing is lost, and the store's
-// offset guards make rewriting idempotent.
+// Source offset per partition it has processed. A shard appends all the
+// states of one flush to a few chunks (at most 4 MB each) and all the
+// decisions and events to one slice each, sized from the previous flush, so
+// a flush allocates a handful of buffers rather than several per learner;
+// each Change gets a capacity-limited window of them (appending to one never
+// writes into another). The buffers are new at every flush, so a caller may
+// keep a batch's slices after Release; keeping one State keeps its chunk.
+// The Batch is a consistent cut: committing Batch.Offsets after the batch
+// is durable is safe. A learner stays dirty until Release(batch); if writing
+// the batch fails, call Flush again (or rewrite the same batch): nothing is
+// lost, and the store's offset guards make rewriting idempotent.
+//
+// Release goes through a separate control channel that a shard reads before
+// its next queued batch, so it returns once every shard has finished the
+// batch in hand, not after the evidence submitted since the Flush (up to
+// QueueDepth batches per shard). That order is safe: the Flush marker was
+// processed, and evidence applied after the release marks its learners
+// dirty again. Each mark points at the held learner it came from, so a
+// learner dropped (or evicted) and reloaded between Flush and Release is not
+// cleaned by the old learner's mark.
 //
 // Learners are loaded on first touch through Config.Loader (nil bytes: a new
 // learner); a loader error is retried with backoff inside the shard, which
