@@ -20,6 +20,11 @@ const (
 	flagHasProgress = 1 << iota // some statement reported progress
 )
 
+// FlagHasProgress is the Pair.Flags bit set once a statement reported
+// progress, for code that rebuilds a Pair from another form (the engine
+// keeps pairs in a compact form of its own).
+const FlagHasProgress uint8 = flagHasProgress
+
 // Pair is the engagement of one learner with one content item. It is a
 // fixed-size value the engine keeps beside the mastery state of the pair and
 // serializes with it (AppendBinary / DecodePair, PairSize bytes).

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/engagement"
 	"github.com/unpair/unpair/processor/mastery"
 	"github.com/unpair/unpair/schema"
 )
@@ -82,15 +83,30 @@ func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 			}
 		}
 	}
-	if ev.Content == "" || !changesState(ev) {
+	if ev.Content == "" {
 		return Ignored
 	}
 	snap := e.snapshot()
 	cid := e.contentID(ev.Content)
 	ci := e.resolve(cid, snap)
-	en := entry{id: ev.ID, time: secs(at), content: cid, set: ci.set, kind: ev.Kind}
-	if !ci.inCatalog {
+	en := entry{id: ev.ID, time: secs(at), content: cid, set: ci.set, kind: ev.Kind, verb: engagement.VerbCode(ev.Verb)}
+	if !changesState(ev) {
+		// Engagement only (launch, progress, experience, other, unscored
+		// attempts, ratings without a score): kept in the window all the
+		// same, for duplicate ids and voids.
+		en.flags |= eNoState
+	} else if !ci.inCatalog {
 		en.set = e.skillSet(ev.Skills)
+	}
+	if ev.Duration > 0 {
+		en.dur = uint32(min(ev.Duration, int64(engagement.MaxStatementDuration)) / 1e6)
+	}
+	if ev.HasProgress && !math.IsNaN(ev.Progress) {
+		en.flags |= eHasProgress
+		en.progress = progressFixed(ev.Progress)
+	}
+	if ev.HasCompletion && !ev.Completion {
+		en.flags |= eCompletionFalse
 	}
 	if ev.HasSuccess {
 		en.flags |= eHasSuccess
@@ -112,7 +128,21 @@ func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 		en.flags |= eCompletion
 	}
 	l.push(en)
+	var before pairSnap
+	if i, ok := l.findItem(cid); ok {
+		before = snapOf(&l.items[i])
+	}
+	e.recording, e.stmtContent = src.Offset >= 0, cid
 	e.applyEntry(l, &en, snap, src, at, true)
+	e.recording, e.stmtContent = false, 0
+	i, _ := l.findItem(cid)
+	it := &l.items[i]
+	if it.st.g.last != before.g.last {
+		it.bits &^= iBarely // new activity: a new episode
+	}
+	if src.Offset >= 0 {
+		l.engCh = append(l.engCh, engPending{content: cid, src: src, before: before, after: snapOf(it), stmt: true, en: en})
+	}
 	return Applied
 }
 
@@ -159,6 +189,10 @@ func (en *entry) credit(passMark float64) float64 {
 func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src Source, at int64, evaluate bool) {
 	it := l.item(en.content, at)
 	l.checkpointItem(it)
+	e.engage(it, en)
+	if en.flags&eNoState != 0 {
+		return
+	}
 	l.setSet(it, en.set)
 	set := e.sets[en.set]
 	scored := en.scored()
@@ -281,11 +315,18 @@ func (e *Engine) applyVoid(l *Learner, ev *schema.Evidence, at int64, src Source
 		return Applied
 	}
 	l.win[i].flags |= eVoided
+	snaps, ids := e.voidSnaps[:0], e.voidIDs[:0]
+	for k := range l.items {
+		snaps = append(snaps, snapOf(&l.items[k]))
+		ids = append(ids, l.items[k].content)
+	}
 	e.replayWindow(l)
 	l.push(entry{id: ev.ID, time: t, kind: schema.KindVoid})
 	for k := range l.items {
 		e.evaluate(l, &l.items[k], at, src, causeVoid)
 	}
+	e.recordVoid(l, snaps, ids, src)
+	e.voidSnaps, e.voidIDs = snaps[:0], ids[:0]
 	return Applied
 }
 
@@ -338,8 +379,10 @@ func (e *Engine) Override(l *Learner, content string, suppress bool, until, at i
 
 // Due re-evaluates the learner's suppressed pairs whose Until is at or
 // before now (unix ms), emitting unsuppressed events (review_due, expired)
-// for those that end; it returns how many ended.
+// for those that end; it returns how many ended. Then it runs
+// SweepBarelyTouched at now.
 func (e *Engine) Due(l *Learner, now int64) int {
+	defer e.SweepBarelyTouched(l, now) // after: a pair whose suppression ends may qualify
 	n := 0
 	for i := range l.items {
 		it := &l.items[i]
@@ -353,10 +396,11 @@ func (e *Engine) Due(l *Learner, now int64) int {
 	return n
 }
 
-// NextDue returns the earliest Until among the learner's suppressed pairs,
-// 0 if none.
+// NextDue returns the earliest time Due has something to do: the earliest
+// Until among the learner's suppressed pairs, or the time a pair becomes
+// barely touched if earlier; 0 if none.
 func (l *Learner) NextDue() int64 {
-	var next uint32
+	next := l.eng.nextBarely(l)
 	for i := range l.items {
 		it := &l.items[i]
 		if it.suppressed() && it.until != 0 && (next == 0 || it.until < next) {

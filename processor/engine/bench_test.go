@@ -67,8 +67,8 @@ func benchApply(b *testing.B, nLearners int) {
 		ev.Time = int64(seq) * 1e9
 		l := ls[who[i&(len(evs)-1)]]
 		e.Apply(l, ev, Source{Partition: 0, Offset: int64(seq)})
-		if l.PendingEvents() > 64 { // what a flush would do
-			l.Clean(Mark{version: l.version, events: l.evBase + uint64(len(l.events))})
+		if l.PendingEvents() > 64 || l.PendingEngagement() > 64 { // what a flush would do
+			l.Clean(Mark{version: l.version, events: l.evBase + uint64(len(l.events)), eng: l.engBase + uint64(len(l.engCh))})
 		}
 	}
 	for i := range 4 * len(evs) { // warm up: every learner's cells and window exist
@@ -128,6 +128,7 @@ func memoryPerPair(b *testing.B, perLearner int) {
 			}
 		}
 		l.events, l.evBase = nil, 0 // a flush would have taken them
+		l.engCh, l.engBase = nil, 0
 		ls[i] = l
 	}
 	runtime.GC()

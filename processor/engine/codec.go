@@ -10,7 +10,7 @@ import (
 	"github.com/unpair/unpair/schema"
 )
 
-// Serialized learner state, version 2. All integers are varints unless
+// Serialized learner state, version 3. All integers are varints unless
 // noted; strings are a uvarint length and bytes; times are unix seconds.
 //
 //	"UP" 0x02                  magic and version
@@ -20,18 +20,23 @@ import (
 //	n × (n × name index)       skill sets (set 0, the empty set, implicit)
 //	n × item                   content name index, itemState, manual kind,
 //	                           reason, suppressed, saved flag, manual at and
-//	                           until, since, until
+//	                           until, since, until, mastered mark, barely flag
+//	itemState                  cell, set, completed at, feedback at, rating,
+//	                           engagement: first, last, started, completed,
+//	                           spent ms, launches, attempts, completions,
+//	                           progress, verb, kind byte, flags byte
 //	n × skill                  skill name index, cell, saved flag
-//	n × entry, split           window
+//	n × entry, split           window (with duration ms, progress, verb)
 //	n × ckItem, split          item checkpoints (older epoch first)
 //	n × ckSkill, split         skill checkpoints
 //	n × 16 bytes               voids waiting for their statement
 //
 // Engine-local ids never leave the process: names are written instead, and
 // remapped on load. Floats are fixed-width bit patterns, so a round trip is
-// exact. Version 1 (times in ms, one checkpoint record for items and
-// skills) is not read: no state of it was ever deployed.
-const codecVersion = 2
+// exact. Versions 1 (times in ms, one checkpoint record for items and
+// skills) and 2 (no engagement) are not read: no state of them was ever
+// deployed.
+const codecVersion = 3
 
 var errCorrupt = errors.New("corrupt learner state")
 
@@ -172,6 +177,8 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(mUntil))
 		b = binary.AppendUvarint(b, uint64(it.since))
 		b = binary.AppendUvarint(b, uint64(it.until))
+		b = binary.AppendUvarint(b, uint64(it.mastered))
+		b = append(b, boolByte(it.bits&iBarely != 0))
 	}
 	b = binary.AppendUvarint(b, uint64(len(l.skills)))
 	for _, i := range skills {
@@ -193,6 +200,9 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 			b = append(b, 0)
 		}
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(en.scaled))
+		b = binary.AppendUvarint(b, uint64(en.dur))
+		b = binary.AppendUvarint(b, uint64(en.progress))
+		b = binary.AppendUvarint(b, uint64(en.verb))
 	}
 	b = binary.AppendUvarint(b, uint64(l.split))
 	b = binary.AppendUvarint(b, uint64(len(l.ckI)))
@@ -247,7 +257,16 @@ func appendItemState(b []byte, st *itemState, set uint64) []byte {
 	b = binary.AppendUvarint(b, set)
 	b = binary.AppendUvarint(b, uint64(st.completedAt))
 	b = binary.AppendUvarint(b, uint64(st.feedbackAt))
-	return binary.LittleEndian.AppendUint32(b, math.Float32bits(st.rating))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(st.rating))
+	return appendEng(b, &st.g)
+}
+
+func appendEng(b []byte, g *eng) []byte {
+	for _, v := range [...]uint32{g.first, g.last, g.started, g.completed, g.spent,
+		uint32(g.launches), uint32(g.attempts), uint32(g.completions), uint32(g.progress), uint32(g.verb)} {
+		b = binary.AppendUvarint(b, uint64(v))
+	}
+	return append(b, byte(g.kind), g.flags)
 }
 
 // decoder reads with bounds checks; the first error sticks.
@@ -362,6 +381,37 @@ func (d *decoder) cell(c *cell) {
 	c.flags = d.byte1("cell.flags")
 }
 
+// u16 reads a 16-bit value written as a uvarint.
+func (d *decoder) u16(what string) uint16 {
+	v := d.uvarint(what)
+	if v > math.MaxUint16 {
+		d.fail(what + ": beyond 16 bits")
+		return 0
+	}
+	return uint16(v)
+}
+
+func (d *decoder) eng(g *eng) {
+	g.first = d.secs("engagement.first")
+	g.last = d.secs("engagement.last")
+	g.started = d.secs("engagement.started")
+	g.completed = d.secs("engagement.completed")
+	g.spent = d.secs("engagement.spent")
+	g.launches = d.u16("engagement.launches")
+	g.attempts = d.u16("engagement.attempts")
+	g.completions = d.u16("engagement.completions")
+	g.progress = d.u16("engagement.progress")
+	g.verb = d.u16("engagement.verb")
+	g.kind = schema.Kind(d.byte1("engagement.kind"))
+	g.flags = d.byte1("engagement.flags")
+	if g.flags&^gHasProgress != 0 {
+		d.fail("engagement.flags: unknown bits")
+	}
+	if g.progress > progressScale {
+		d.fail("engagement.progress: above 1")
+	}
+}
+
 // LoadLearner decodes a learner stored by MarshalBinary.
 func (e *Engine) LoadLearner(key string, data []byte) (*Learner, error) {
 	l := e.NewLearner(key)
@@ -438,6 +488,7 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 		st.completedAt = d.secs("item.completed_at")
 		st.feedbackAt = d.secs("item.feedback_at")
 		st.rating = math.Float32frombits(d.u32("item.rating"))
+		d.eng(&st.g)
 	}
 	for range d.count(8, "items") {
 		var it item
@@ -455,6 +506,10 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 		mAt, mUntil := d.secs("item.manual_at"), d.secs("item.manual_until")
 		it.since = d.secs("item.since")
 		it.until = d.secs("item.until")
+		it.mastered = d.secs("item.mastered")
+		if d.byte1("item.barely") == 1 {
+			it.bits |= iBarely
+		}
 		if manual > manualLift || it.reason >= numReasons {
 			d.fail("item: manual or reason out of range")
 		}
@@ -491,6 +546,12 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 			}
 		}
 		en.scaled = math.Float32frombits(d.u32("entry.scaled"))
+		en.dur = d.secs("entry.duration")
+		en.progress = d.u16("entry.progress")
+		if en.progress > progressScale {
+			d.fail("entry.progress: above 1")
+		}
+		en.verb = d.u16("entry.verb")
 		n.win = append(n.win, en)
 	}
 	n.split = d.short("split", len(n.win))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/unpair/unpair/processor/engagement"
 	"github.com/unpair/unpair/processor/mastery"
 )
 
@@ -49,8 +50,23 @@ type Config struct {
 
 	// Window is the number of recent statements per learner kept for voiding
 	// and duplicate detection: between Window and 2*Window are kept. Default 8.
+	// Every statement about a content counts (launches and progress too).
 	Window int
+
+	// Engagement is the barely-touched rule of the sweep (SweepBarelyTouched);
+	// default engagement.DefaultRule (under 20% progress or a quarter of the
+	// typical time, idle 14 days).
+	Engagement engagement.Rule
+	// TypicalTime is every content's typical time for the rule's time share:
+	// the catalog carries no per-content time, so one value serves all;
+	// default DefaultTypicalTime (10 minutes). 0 leaves only progress (and
+	// "no progress reported") to decide.
+	TypicalTime time.Duration
 }
+
+// DefaultTypicalTime is the typical time of a content when nothing better
+// is known.
+const DefaultTypicalTime = 10 * time.Minute
 
 // DefaultConfig returns the default policy: item-aware Elo (K 0.4,
 // threshold 0.7, at least 2 attempts), the only policy whose operating curve
@@ -73,6 +89,8 @@ func DefaultConfig() Config {
 		FeedbackMaxRating: 0.4,
 		FeedbackTTL:       180 * 24 * time.Hour,
 		Window:            8,
+		Engagement:        engagement.DefaultRule(),
+		TypicalTime:       DefaultTypicalTime,
 	}
 }
 
@@ -119,6 +137,12 @@ func (c Config) Validate() error {
 	}
 	if c.Window < 1 || c.Window > 1024 {
 		return fmt.Errorf("window: must be within [1, 1024], got %d", c.Window)
+	}
+	if err := c.Engagement.Validate(); err != nil {
+		return fmt.Errorf("engagement: %w", err)
+	}
+	if c.TypicalTime < 0 {
+		return fmt.Errorf("typical_time: must not be negative, got %v", c.TypicalTime)
 	}
 	return nil
 }

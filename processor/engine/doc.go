@@ -35,7 +35,8 @@
 // last wrong answer times), so the model choice is a policy value that can be
 // changed without losing history. The state is laid out for memory: times
 // are 32-bit unix seconds (decisions are made and published to the second),
-// an item is 64 bytes with its published decision, a skill cell 40; rarely
+// an item is 104 bytes with its published decision and engagement, a skill
+// cell 40; rarely
 // used state (an operator's override, offsets of further partitions, voids
 // awaiting their statement) lives in a side table allocated on first use;
 // a per-learner index from skill to the items sharing it drives fan-out. Content with skills (from the catalog, or
@@ -43,6 +44,36 @@
 // updates its skills' cells; the item cell is updated too and decides content
 // without skills. Skills without fitted BKT parameters use the streak rule
 // (cold start) when the model is bkt. Elo uses the item's catalog difficulty.
+//
+// # Engagement
+//
+// Every statement about a content (launch, experience, progress, other,
+// unscored attempts included, not only scored answers) is applied to the
+// pair's engagement (engagement.Pair: launches, attempts, completions,
+// time spent, furthest progress, first/last seen, started, completed, last
+// verb), kept in a 32-byte compact form inside the item's voidable state,
+// so a void replays engagement exactly like mastery. Such statements are
+// kept in the window too (duplicate ids and voids), but change no mastery,
+// completion or feedback state and write no decision. The mastered mark
+// (Pair.MasteredAt) follows the pair's decision as judged on a statement
+// (an answer, on the content or a sibling sharing a skill, or a void); the
+// review sweep and overrides do not move it, since a figure moved without
+// a stream position could not be replayed exactly.
+//
+// Changes hands out, per learner, the current engagement of changed pairs
+// (Changes.Engagement, for the learner's engagement hash) and every change
+// made by a statement with a source offset, with the pair before and after
+// (Changes.EngagementChanges), which EngagementChange.Feed adds to the
+// partition's engagement.Aggregator: the per-content figures then equal the
+// contributions of the current pairs whatever the flush boundaries.
+//
+// SweepBarelyTouched (run by Due; NextDue includes it) marks pairs barely
+// touched under Config.Engagement, with Config.TypicalTime (default 10
+// minutes: the catalog has no per-content time) as every content's typical
+// time, and records one decision.EventBarelyTouched per pair and episode;
+// new activity on the pair starts a new episode. Suppressed and mastered
+// pairs are never reported. The event id (learner, content, latest
+// activity) is the same whichever owner sweeps the episode.
 //
 // # Policy
 //

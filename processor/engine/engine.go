@@ -57,6 +57,12 @@ type Engine struct {
 	keyBuf  []byte
 	scratch []entry
 
+	// engagement recording: on while a statement with a source is applied
+	recording   bool
+	stmtContent uint32 // the statement's own content: its change is recorded whole
+	voidSnaps   []pairSnap
+	voidIDs     []uint32
+
 	// marshal scratch
 	mNames   map[uint32]uint64
 	mSets    map[uint32]uint64

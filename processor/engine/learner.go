@@ -50,13 +50,14 @@ const (
 	cellLastCorrect             // the latest answer (arrival order) was correct
 )
 
-// itemState is the part of an item restored by voiding. 48 bytes.
+// itemState is the part of an item restored by voiding. 80 bytes.
 type itemState struct {
 	m           cell
 	set         uint32  // skill set id (engine-local), as of the latest evidence
 	completedAt uint32  // unix seconds of the latest completion with success; 0 none
 	feedbackAt  uint32  // unix seconds of the active low rating or dislike; 0 none
 	rating      float32 // scaled rating of the feedback; -1 for a dislike
+	g           eng     // engagement of the pair (engagement.Pair, compact)
 }
 
 // Reason codes, stored in one byte.
@@ -85,17 +86,18 @@ type published struct {
 	suppressed bool
 }
 
-// item is one learner-content pair: 64 bytes. The published decision is
+// item is one learner-content pair: 104 bytes. The published decision is
 // flattened into it; an operator's override (rare) lives in the learner's
 // side table (extra.manual), flagged here.
 type item struct {
-	content uint32 // engine-local content id
-	saved   uint16 // epoch in which st was checkpointed
-	reason  uint8  // of the published decision
-	bits    uint8  // iSuppressed, iDirty, iManualSuppress, iManualLift
-	st      itemState
-	since   uint32 // published decision, unix seconds
-	until   uint32 // 0 none
+	content  uint32 // engine-local content id
+	saved    uint16 // epoch in which st was checkpointed
+	reason   uint8  // of the published decision
+	bits     uint8  // iSuppressed, iDirty, iManualSuppress, iManualLift, iEngDirty, iBarely
+	st       itemState
+	since    uint32 // published decision, unix seconds
+	until    uint32 // 0 none
+	mastered uint32 // engagement mastered mark (Pair.MasteredAt), unix seconds; 0 none
 }
 
 const (
@@ -103,6 +105,8 @@ const (
 	iDirty
 	iManualSuppress
 	iManualLift
+	iEngDirty // engagement changed since the last Clean
+	iBarely   // marked barely touched in the current episode (event recorded)
 )
 
 func (it *item) suppressed() bool { return it.bits&iSuppressed != 0 }
@@ -151,23 +155,29 @@ type link struct {
 	skill, content uint32
 }
 
-// entry is one statement in the window, in the form it was applied. 36 bytes.
+// entry is one statement in the window, in the form it was applied. 44 bytes.
 type entry struct {
-	id      schema.UUID
-	time    uint32 // unix seconds
-	content uint32
-	set     uint32
-	scaled  float32 // score or rating, quantized to float32 before use
-	kind    schema.Kind
-	flags   uint8
+	id       schema.UUID
+	time     uint32 // unix seconds
+	content  uint32
+	set      uint32
+	scaled   float32 // score or rating, quantized to float32 before use
+	dur      uint32  // result.duration in ms, capped at engagement.MaxStatementDuration
+	progress uint16  // progress x progressScale, with eHasProgress
+	verb     uint16  // engagement.VerbCode
+	kind     schema.Kind
+	flags    uint8
 }
 
 const (
 	eHasSuccess = 1 << iota
 	eSuccess
 	eHasScore
-	eCompletion
-	eVoided // voided: kept for duplicate detection, skipped on replay
+	eCompletion      // a completion verb, or result.completion true
+	eVoided          // voided: kept for duplicate detection, skipped on replay
+	eCompletionFalse // result.completion false
+	eHasProgress
+	eNoState // changes engagement only: no mastery, completion or feedback state
 )
 
 // ckItem and ckSkill are cells as they were at the start of an epoch.
@@ -198,10 +208,12 @@ type Learner struct {
 	ckS []ckSkill // skills likewise ([0:ckSSplit])
 
 	events []pending
-	x      *extra // nil until an override, a second partition or an early void
+	engCh  []engPending // engagement changes since the last Clean
+	x      *extra       // nil until an override, a second partition or an early void
 
 	off0      Source // applied offset of the first partition; Offset -1 none
 	evBase    uint64 // sequence number of events[0]
+	engBase   uint64 // sequence number of engCh[0]
 	version   uint64
 	partition int32
 	epoch     uint16
@@ -248,7 +260,7 @@ func (l *Learner) Size() int {
 		cap(l.links)*int(unsafe.Sizeof(link{})) +
 		cap(l.win)*int(unsafe.Sizeof(entry{})) +
 		cap(l.ckI)*int(unsafe.Sizeof(ckItem{})) + cap(l.ckS)*int(unsafe.Sizeof(ckSkill{})) +
-		cap(l.events)*int(unsafe.Sizeof(pending{}))
+		cap(l.events)*int(unsafe.Sizeof(pending{})) + cap(l.engCh)*int(unsafe.Sizeof(engPending{}))
 	if x := l.x; x != nil {
 		n += int(unsafe.Sizeof(*x)) + cap(x.offsets)*int(unsafe.Sizeof(Source{})) +
 			cap(x.manual)*int(unsafe.Sizeof(manualRec{})) + cap(x.pendVoid)*16

@@ -178,6 +178,9 @@ func (e *Engine) evaluate(l *Learner, it *item, at int64, src Source, c cause) {
 func (e *Engine) decide(l *Learner, it *item, at int64, src Source, c cause) {
 	snap := e.cat.Snapshot()
 	v := e.judge(l, it, at, snap)
+	if c == causeEvidence || c == causeVoid {
+		e.syncMastered(l, it, v.suppressed && v.reason == rMastered, at, src)
+	}
 	switch {
 	case v.suppressed && (!it.suppressed() || it.reason != v.reason):
 		it.setPub(true, v.reason, secs(at), v.until)
@@ -240,6 +243,9 @@ func (e *Engine) emit(l *Learner, it *item, kind decision.EventKind, at int64, s
 // event materializes a pending event.
 func (e *Engine) event(l *Learner, p *pending) decision.Event {
 	content := e.contents[p.it.content].name
+	if p.kind == decision.EventBarelyTouched {
+		return decision.Event{ID: barelyID(l.key, content, p.it.st.g.last), Kind: p.kind, Learner: l.key, At: p.at, Decision: e.decisionFrom(&p.it, p.mv)}
+	}
 	id := l.key + "/" + strconv.FormatUint(xxhash.Sum64String(content), 16) + "/" +
 		strconv.FormatInt(int64(p.src.Partition), 10) + "/" + strconv.FormatInt(p.src.Offset, 10)
 	if p.src.Offset < 0 {
