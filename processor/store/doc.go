@@ -7,7 +7,7 @@
 //	<prefix>:v1:{<learnerKey>}:d   hash   content id -> encoded decision
 //	<prefix>:v1:{<learnerKey>}:s   string the engine's opaque resume state
 //	<prefix>:v1:{<learnerKey>}:o   hash   source partition -> last applied offset
-//	<prefix>:v1:{<learnerKey>}:e   hash   engagement fields (absolute values)
+//	<prefix>:v1:{<learnerKey>}:e   hash   content id -> encoded engagement (EncodeEngagement)
 //
 // "Is content C suppressed for learner L?" is one HGET on the :d hash;
 // "which of these 100 contents are?" is one HMGET. A decision value starts
@@ -27,6 +27,12 @@
 // idempotent under Kafka redelivery and go-redis pipeline retries, and a
 // replay after a crash converges to the state of one clean pass. Every
 // command's error in the pipeline is checked.
+//
+// A pair's engagement (engagement.Pair as the engine keeps it, with the
+// barely-touched mark) is one :e field per content, "1|<first>|<last>|...",
+// absolute values written in the same guarded script as the decisions
+// (EngagementField builds it, DecodeEngagement reads it; engagement.go
+// documents the fields).
 //
 // Reads for the engine: LoadState and Load (batched, with offsets, so the
 // engine can skip replayed events its stored state already reflects).
