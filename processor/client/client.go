@@ -127,25 +127,93 @@ func (c *Client) Filter(ctx context.Context, l Learner, contents []string) (allo
 
 // Explanation is what Explain found about one pair.
 type Explanation struct {
-	Learner  string             // learner key
-	Content  string             //
-	Found    bool               // unpair has a decision on the pair
-	Active   bool               // suppressed now (Found, Suppressed, until not passed)
-	Decision *decision.Decision // nil unless Found
+	Learner    string             // learner key
+	Content    string             //
+	Found      bool               // unpair has a decision on the pair
+	Active     bool               // suppressed now (Found, Suppressed, until not passed)
+	Decision   *decision.Decision // nil unless Found
+	Engagement *store.Engagement  // what the learner did with the content; nil when nothing
 }
 
-// Explain returns the stored decision of one pair and whether it
-// suppresses the content now.
+// Explain returns the stored decision and engagement of one pair and
+// whether it suppresses the content now, in one round trip.
 func (c *Client) Explain(ctx context.Context, l Learner, content string) (Explanation, error) {
 	key, err := c.Key(l)
 	if err != nil {
 		return Explanation{}, err
 	}
-	active, d, err := c.Suppressed(ctx, Learner(key), content)
-	if err != nil {
-		return Explanation{}, err
+	k := c.schema.Keys(key)
+	pipe := c.rdb.Pipeline()
+	dc := pipe.HGet(ctx, k.Decisions, content)
+	ec := pipe.HGet(ctx, k.Engagement, content)
+	_, _ = pipe.Exec(ctx) // each command's error is checked below
+	x := Explanation{Learner: key, Content: content}
+	v, err := dc.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+	case err != nil:
+		return Explanation{}, fmt.Errorf("cannot read decision: %w", err)
+	default:
+		h, d, err := store.DecodeDecision(v)
+		if err != nil {
+			return Explanation{}, fmt.Errorf("cannot read decision of content %q: %w", content, err)
+		}
+		x.Found, x.Active, x.Decision = true, h.Active(c.nowMs()), &d
 	}
-	return Explanation{Learner: key, Content: content, Found: d != nil, Active: active, Decision: d}, nil
+	v, err = ec.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+	case err != nil:
+		return Explanation{}, fmt.Errorf("cannot read engagement: %w", err)
+	default:
+		g, err := store.DecodeEngagement(content, v)
+		if err != nil {
+			return Explanation{}, fmt.Errorf("cannot read engagement: %w", err)
+		}
+		x.Engagement = &g
+	}
+	return x, nil
+}
+
+// Engagement is one pair's stored engagement; Found is false when the
+// learner never did anything with the content (as far as unpair saw).
+type Engagement struct {
+	Found bool `json:"found"`
+	store.Engagement
+}
+
+// Engagement returns what the learner did with each content (launches,
+// attempts, completions, time spent, progress, first and last seen, ...),
+// in the order asked, with one HMGET on the learner's engagement hash.
+func (c *Client) Engagement(ctx context.Context, l Learner, contents []string) ([]Engagement, error) {
+	key, err := c.Key(l)
+	if err != nil {
+		return nil, err
+	}
+	if len(contents) == 0 {
+		return nil, nil
+	}
+	vals, err := c.rdb.HMGet(ctx, c.schema.Keys(key).Engagement, contents...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read engagement: %w", err)
+	}
+	if len(vals) != len(contents) {
+		return nil, fmt.Errorf("cannot read engagement: asked %d contents, got %d answers", len(contents), len(vals))
+	}
+	out := make([]Engagement, len(contents))
+	for i, v := range vals {
+		out[i].Content = contents[i]
+		s, ok := v.(string)
+		if !ok { // nil: nothing recorded
+			continue
+		}
+		g, err := store.DecodeEngagement(contents[i], s)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read engagement: %w", err)
+		}
+		out[i] = Engagement{Found: true, Engagement: g}
+	}
+	return out, nil
 }
 
 func (c *Client) nowMs() int64 { return c.now().UnixMilli() }

@@ -4,11 +4,15 @@
 //	c, err := client.New(rdb, client.Options{Secret: secret})
 //	ok, d, err := c.Suppressed(ctx, "mailto:alice@example.com", "https://example.org/q1")
 //	allowed, suppressed, err := c.Filter(ctx, learner, candidates) // one HMGET
+//	pairs, err := c.Engagement(ctx, learner, contents)             // one HMGET
 //
 // It reads the v1 layout written by processor/store: Suppressed is one HGET
 // on the learner's decisions hash, Filter one HMGET for any number of
 // contents (order preserved), Explain the stored decision with whether it
-// is in force. A decision counts as suppressing only while its until (if
+// is in force and the pair's engagement (one pipelined round trip),
+// Engagement what the learner did with each content (launches, attempts,
+// completions, time spent, progress, first/last seen, barely touched) from
+// the learner's engagement hash. A decision counts as suppressing only while its until (if
 // any) lies ahead of Options.Now: the client, not Redis, applies expiry, so
 // a review that fell due is allowed again the moment it falls due.
 //
