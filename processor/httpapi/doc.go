@@ -34,7 +34,23 @@
 //
 // found is false when unpair never decided on the pair (allowed);
 // suppressed is false for a decision whose suppression ended or whose until
-// has passed.
+// has passed. "engagement" (absent when nothing was recorded) is what the
+// learner did with the content, as below.
+//
+//	GET /v1/learners/{learner}/engagement?content=a,b,c
+//
+// What the learner did with each content, in the order asked (one HMGET):
+//
+//	200 {"learner":"5f0c...","engagement":[{"found":true,"content":"a",
+//	     "first_seen":1772355600000,"last_seen":1772355660000,
+//	     "started_at":1772355600000,"time_spent_ms":30000,"launches":1,
+//	     "attempts":0,"completions":0,"progress":0.05,"last_kind":"progress",
+//	     "barely_touched":true},{"found":false,"content":"b",...}]}
+//
+// Times are unix ms (0 or absent: never); progress is absent when no
+// statement reported it; barely_touched says the sweep reported the pair
+// (event barely_touched) since its latest activity. docs/redis-keys.md
+// documents the fields.
 //
 // # Errors
 //

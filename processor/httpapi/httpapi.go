@@ -14,6 +14,7 @@ import (
 
 	"github.com/unpair/unpair/processor/client"
 	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/store"
 )
 
 // MaxContents bounds the content ids of one suppressions query.
@@ -38,8 +39,9 @@ func New(c *client.Client, token string, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/learners/{learner}/suppressions", s.suppressionsGET)
 	mux.HandleFunc("POST /v1/learners/{learner}/suppressions", s.suppressionsPOST)
 	mux.HandleFunc("GET /v1/learners/{learner}/contents/{content...}", s.explain)
+	mux.HandleFunc("GET /v1/learners/{learner}/engagement", s.engagement)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see GET /v1/learners/{learner}/suppressions?content=a,b and GET /v1/learners/{learner}/contents/{content})")
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see GET /v1/learners/{learner}/suppressions?content=a,b, GET /v1/learners/{learner}/contents/{content} and GET /v1/learners/{learner}/engagement?content=a,b)")
 	})
 	return s.auth(mux)
 }
@@ -87,6 +89,17 @@ type ExplainResponse struct {
 	Found    bool               `json:"found"`      // unpair has a decision on the pair
 	Active   bool               `json:"suppressed"` // suppressed now
 	Decision *decision.Decision `json:"decision,omitempty"`
+	// Engagement is what the learner did with the content; absent when
+	// nothing was recorded.
+	Engagement *store.Engagement `json:"engagement,omitempty"`
+}
+
+// EngagementResponse is the body of an engagement query: one entry per
+// content asked, in order; found is false for a content the learner never
+// did anything with.
+type EngagementResponse struct {
+	Learner    string              `json:"learner"`
+	Engagement []client.Engagement `json:"engagement"`
 }
 
 // ErrorResponse is the body of every error.
@@ -94,7 +107,8 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 }
 
-func (s *server) suppressionsGET(w http.ResponseWriter, r *http.Request) {
+// contentParams returns the content ids of ?content=a,b&content=c.
+func contentParams(r *http.Request) []string {
 	var contents []string
 	for _, v := range r.URL.Query()["content"] {
 		for _, c := range strings.Split(v, ",") {
@@ -103,7 +117,41 @@ func (s *server) suppressionsGET(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.suppressions(w, r, contents)
+	return contents
+}
+
+func (s *server) suppressionsGET(w http.ResponseWriter, r *http.Request) {
+	s.suppressions(w, r, contentParams(r))
+}
+
+// checkContents answers 400 for a missing or too long content list.
+func checkContents(w http.ResponseWriter, contents []string) bool {
+	if len(contents) == 0 {
+		writeError(w, http.StatusBadRequest, "content: required, e.g. ?content=a,b,c (comma-separated content ids)")
+		return false
+	}
+	if len(contents) > MaxContents {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("content: %d content ids, at most %d per request", len(contents), MaxContents))
+		return false
+	}
+	return true
+}
+
+func (s *server) engagement(w http.ResponseWriter, r *http.Request) {
+	contents := contentParams(r)
+	if !checkContents(w, contents) {
+		return
+	}
+	key, ok := s.learner(w, r)
+	if !ok {
+		return
+	}
+	pairs, err := s.c.Engagement(r.Context(), client.Learner(key), contents)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, EngagementResponse{Learner: key, Engagement: pairs})
 }
 
 func (s *server) suppressionsPOST(w http.ResponseWriter, r *http.Request) {
@@ -126,12 +174,7 @@ func (s *server) suppressionsPOST(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) suppressions(w http.ResponseWriter, r *http.Request, contents []string) {
-	if len(contents) == 0 {
-		writeError(w, http.StatusBadRequest, "content: required, e.g. ?content=a,b,c (comma-separated content ids)")
-		return
-	}
-	if len(contents) > MaxContents {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("content: %d content ids, at most %d per request", len(contents), MaxContents))
+	if !checkContents(w, contents) {
 		return
 	}
 	key, ok := s.learner(w, r)
@@ -164,7 +207,8 @@ func (s *server) explain(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ExplainResponse{Learner: x.Learner, Content: x.Content, Found: x.Found, Active: x.Active, Decision: x.Decision})
+	writeJSON(w, http.StatusOK, ExplainResponse{Learner: x.Learner, Content: x.Content, Found: x.Found, Active: x.Active,
+		Decision: x.Decision, Engagement: x.Engagement})
 }
 
 // learner resolves the {learner} path value to a learner key or answers 400.
@@ -184,7 +228,7 @@ func (s *server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		return // the caller went away
 	}
 	s.log.Warn("query failed", zap.String("route", r.Pattern), zap.Error(err))
-	writeError(w, http.StatusServiceUnavailable, "cannot read decisions from Redis; retry later")
+	writeError(w, http.StatusServiceUnavailable, "cannot read from Redis; retry later")
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -18,7 +18,9 @@ import (
 
 	"github.com/unpair/unpair/processor/client"
 	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/engagement"
 	"github.com/unpair/unpair/processor/store"
+	"github.com/unpair/unpair/schema"
 )
 
 var secret = []byte("s3cret")
@@ -53,7 +55,7 @@ func newFixture(t *testing.T, token string) *fixture {
 		{Content: "https://x.org/a,b", Suppressed: true, Reason: decision.Feedback, Explanation: "You said it was not for you."},
 		{Content: "q3", Suppressed: false, Reason: decision.WrongAnswer, Explanation: "You missed one."},
 		{Content: "old", Suppressed: true, Reason: decision.Mastered, Until: now},
-	}}})
+	}, Engagement: []store.Field{store.EngagementField("q1", &q1Engagement, false), store.EngagementField("v/intro", &introEngagement, true)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,10 +181,15 @@ func TestErrors(t *testing.T) {
 	check("POST", "/v1/learners/"+f.key+"/suppressions", `{"contents":[]}`, 400, "content: required")
 	check("GET", "/v1/learners/"+f.key+"/contents/", "", 400, "content: required")
 	check("GET", "/v1/nothing", "", 404, "no such endpoint")
+	check("GET", "/v1/learners/"+f.key+"/engagement", "", 400, "content: required")
+	check("GET", "/v1/learners/"+f.key+"/engagement?content="+many, "", 400, "at most")
+	check("GET", "/v1/learners/alice%40example.com/engagement?content=a", "", 400, "learner: ")
+	check("POST", "/v1/learners/"+f.key+"/engagement?content=a", "", 404, "no such endpoint")
 
 	f.mr.Close()
-	check("GET", "/v1/learners/"+f.key+"/suppressions?content=a", "", 503, "cannot read decisions")
-	check("GET", "/v1/learners/"+f.key+"/contents/a", "", 503, "cannot read decisions")
+	check("GET", "/v1/learners/"+f.key+"/suppressions?content=a", "", 503, "cannot read from Redis")
+	check("GET", "/v1/learners/"+f.key+"/contents/a", "", 503, "cannot read from Redis")
+	check("GET", "/v1/learners/"+f.key+"/engagement?content=a", "", 503, "cannot read from Redis")
 }
 
 func TestToken(t *testing.T) {
@@ -214,4 +221,67 @@ func TestToken(t *testing.T) {
 	check("Bearer tok-1234", 401, `Bearer realm="unpair", error="invalid_token"`)
 	check("Bearer tok-123", 200, "")
 	check("bearer tok-123", 200, "")
+}
+
+var q1Engagement, introEngagement = func() (engagement.Pair, engagement.Pair) {
+	t0 := time.UnixMilli(now - 86_400_000)
+	var a, b engagement.Pair
+	for i := range 4 {
+		ev := schema.Evidence{Kind: schema.KindAttempt, HasSuccess: true, Success: true, Time: t0.Add(time.Duration(i) * time.Minute).UnixNano()}
+		a.Apply(&ev)
+	}
+	for _, ev := range []schema.Evidence{
+		{Kind: schema.KindLaunch, Verb: "http://adlnet.gov/expapi/verbs/launched", Time: t0.UnixNano()},
+		{Kind: schema.KindProgress, Time: t0.Add(time.Minute).UnixNano(), HasProgress: true, Progress: 0.05, Duration: int64(30 * time.Second)},
+	} {
+		b.Apply(&ev)
+	}
+	return a, b
+}()
+
+func TestEngagement(t *testing.T) {
+	f := newFixture(t, "")
+	var r EngagementResponse
+	path := "/v1/learners/" + url.PathEscape("mailto:alice@example.com") + "/engagement?content=v/intro,never&content=q1"
+	if resp := f.do(t, "GET", path, "", "", &r); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if r.Learner != f.key || len(r.Engagement) != 3 {
+		t.Fatalf("%+v", r)
+	}
+	intro, never, q1 := r.Engagement[0], r.Engagement[1], r.Engagement[2]
+	if !intro.Found || intro.Content != "v/intro" || intro.Launches != 1 || intro.TimeSpentMS != 30000 ||
+		intro.Progress == nil || *intro.Progress != 0.05 || !intro.BarelyTouched || intro.LastKind != "progress" {
+		t.Fatalf("v/intro: %+v", intro)
+	}
+	if never.Found || never.Content != "never" {
+		t.Fatalf("never: %+v", never)
+	}
+	if !q1.Found || q1.Attempts != 4 || q1.Progress != nil || q1.BarelyTouched {
+		t.Fatalf("q1: %+v", q1)
+	}
+
+	// The explain endpoint carries the pair's engagement.
+	var x ExplainResponse
+	f.do(t, "GET", "/v1/learners/"+f.key+"/contents/q1", "", "", &x)
+	if x.Engagement == nil || x.Engagement.Attempts != 4 || x.Decision == nil {
+		t.Fatalf("explain q1: %+v", x)
+	}
+	x = ExplainResponse{}
+	f.do(t, "GET", "/v1/learners/"+f.key+"/contents/never", "", "", &x)
+	if x.Engagement != nil {
+		t.Fatalf("explain never: %+v", x)
+	}
+	// JSON field names as documented.
+	resp, err := http.Get(f.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`"found":true`, `"time_spent_ms":30000`, `"progress":0.05`, `"barely_touched":true`, `"started_at":`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("body %s lacks %s", b, want)
+		}
+	}
 }
