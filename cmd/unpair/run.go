@@ -33,8 +33,12 @@ Serves /metrics, /healthz, /readyz and the query API (/v1/...) on
 commit, leave the group); a second signal exits at once (nothing
 uncommitted is lost: it is replayed on restart).
 
-Every flag falls back to the environment variable shown, then to the
-default. Durations take Go syntax (250ms, 10s).
+Every setting is taken from, in order: its flag, the environment variable
+shown, the YAML file of --config (UNPAIR_CONFIG; keys are the flag names,
+e.g. "flush-interval: 500ms", lists as YAML lists or comma-separated; an
+unknown key is an error), then the default. Durations take Go syntax
+(250ms, 10s). Secrets are never printed; prefer the environment or the
+file for them.
 
 `
 
@@ -58,11 +62,28 @@ func (f *flagValue) IsBoolFlag() bool   { return f.isBool }
 // runFlags defines every setting as a string flag whose default comes from
 // the environment (getenv) or else the built-in default; parseRunConfig
 // converts and checks the values.
-func runFlags(fs *flag.FlagSet, getenv func(string) string) []runFlag {
+func runFlags(fs *flag.FlagSet, getenv func(string) string, file map[string]string) []runFlag {
 	d := pipeline.DefaultConfig()
 	flags := []runFlag{
+		{name: "config", env: "UNPAIR_CONFIG", help: "YAML FILE of settings (keys are these flag names); flags and the environment override it"},
 		{name: "brokers", env: "UNPAIR_BROKERS", help: "Kafka bootstrap addresses, comma-separated host:port (required)"},
+		{name: "kafka-sasl-mechanism", env: "UNPAIR_KAFKA_SASL_MECHANISM", help: "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL"},
+		{name: "kafka-sasl-username", env: "UNPAIR_KAFKA_SASL_USERNAME", help: "Kafka SASL user"},
+		{name: "kafka-sasl-password", env: "UNPAIR_KAFKA_SASL_PASSWORD", secret: true, help: "Kafka SASL password"},
+		{name: "kafka-tls", env: "UNPAIR_KAFKA_TLS", def: "false", boolean: true, help: "TLS to Kafka (implied by any kafka-tls-* file)"},
+		{name: "kafka-tls-ca", env: "UNPAIR_KAFKA_TLS_CA", help: "PEM FILE of the CA that signs the brokers' certificates; empty: system roots"},
+		{name: "kafka-tls-cert", env: "UNPAIR_KAFKA_TLS_CERT", help: "PEM FILE of the client certificate for mutual TLS (with kafka-tls-key)"},
+		{name: "kafka-tls-key", env: "UNPAIR_KAFKA_TLS_KEY", help: "PEM FILE of the client certificate's key"},
+		{name: "kafka-tls-insecure-skip-verify", env: "UNPAIR_KAFKA_TLS_INSECURE_SKIP_VERIFY", def: "false", boolean: true, help: "do not verify the brokers' certificates (never in production)"},
 		{name: "redis", env: "UNPAIR_REDIS", help: "Redis addresses, comma-separated; more than one means Redis Cluster (required)"},
+		{name: "redis-cluster", env: "UNPAIR_REDIS_CLUSTER", def: "false", boolean: true, help: "use the Redis Cluster client even with one seed address"},
+		{name: "redis-username", env: "UNPAIR_REDIS_USERNAME", help: "Redis ACL user; empty: the default user"},
+		{name: "redis-password", env: "UNPAIR_REDIS_PASSWORD", secret: true, help: "password of the Redis ACL user (or requirepass)"},
+		{name: "redis-tls", env: "UNPAIR_REDIS_TLS", def: "false", boolean: true, help: "TLS to Redis (implied by any redis-tls-* file)"},
+		{name: "redis-tls-ca", env: "UNPAIR_REDIS_TLS_CA", help: "PEM FILE of the CA that signs the Redis servers' certificates; empty: system roots"},
+		{name: "redis-tls-cert", env: "UNPAIR_REDIS_TLS_CERT", help: "PEM FILE of the client certificate for mutual TLS (with redis-tls-key)"},
+		{name: "redis-tls-key", env: "UNPAIR_REDIS_TLS_KEY", help: "PEM FILE of the client certificate's key"},
+		{name: "redis-tls-insecure-skip-verify", env: "UNPAIR_REDIS_TLS_INSECURE_SKIP_VERIFY", def: "false", boolean: true, help: "do not verify the Redis servers' certificates (never in production)"},
 		{name: "group", env: "UNPAIR_GROUP", def: d.Group, help: "consumer group; the re-key stage uses <group>.rekey"},
 		{name: "input-topic", env: "UNPAIR_INPUT_TOPIC", def: d.InputTopic, help: "topic of xAPI statements"},
 		{name: "by-learner-topic", env: "UNPAIR_BY_LEARNER_TOPIC", def: d.ByLearnerTopic, help: "internal topic of statements re-keyed by learner key"},
@@ -78,7 +99,7 @@ func runFlags(fs *flag.FlagSet, getenv func(string) string) []runFlag {
 		{name: "api-token", env: "UNPAIR_API_TOKEN", secret: true, help: "bearer token the query API requires; empty: none"},
 		{name: "redis-prefix", env: "UNPAIR_REDIS_PREFIX", help: "first component of every Redis key (default unpair)"},
 		{name: "shards", env: "UNPAIR_SHARDS", def: "0", help: "aggregator shards; 0 means one per CPU"},
-		{name: "log-format", env: "UNPAIR_LOG_FORMAT", def: "json", help: "log format: json or console"},
+		{name: "log-format", env: "UNPAIR_LOG_FORMAT", def: "json", help: "log format: json (production) or console (development)"},
 		{name: "flush-interval", env: "UNPAIR_FLUSH_INTERVAL", def: d.FlushInterval.String(), help: "time between flushes to Redis"},
 		{name: "flush-size", env: "UNPAIR_FLUSH_SIZE", def: strconv.Itoa(d.FlushSize), help: "flush early once this many statements wait"},
 		{name: "max-in-flight", env: "UNPAIR_MAX_IN_FLIGHT", def: strconv.Itoa(d.MaxInFlight), help: "statements fetched but not yet durable; fetching pauses at this bound"},
@@ -95,12 +116,53 @@ func runFlags(fs *flag.FlagSet, getenv func(string) string) []runFlag {
 	for i := range flags {
 		f := &flags[i]
 		v := &flagValue{v: f.def, isBool: f.boolean}
-		if e := getenv(f.env); e != "" && !f.secret {
-			v.v = e
+		if !f.secret {
+			if fv, ok := file[f.name]; ok {
+				v.v = fv
+			}
+			if e := getenv(f.env); e != "" {
+				v.v = e
+			}
 		}
 		fs.Var(v, f.name, f.help+" ["+f.env+"]")
 	}
 	return flags
+}
+
+// runSettingNames lists every setting a config file may hold.
+func runSettingNames() []string {
+	var names []string
+	for _, f := range runFlags(nilFlagSet(), func(string) string { return "" }, nil) {
+		if f.name != "config" {
+			names = append(names, f.name)
+		}
+	}
+	return names
+}
+
+// nilFlagSet is a throwaway flag set, for listing the settings.
+func nilFlagSet() *flag.FlagSet { return flag.NewFlagSet("run", flag.ContinueOnError) }
+
+// configFileArg returns the --config FILE of args, else UNPAIR_CONFIG.
+func configFileArg(args []string, getenv func(string) string) string {
+	path := getenv("UNPAIR_CONFIG")
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			continue
+		}
+		if hasVal {
+			path = val
+		} else if i+1 < len(args) {
+			path = args[i+1]
+			i++
+		}
+	}
+	return path
 }
 
 // parseRunConfig parses args (with environment fallbacks) into a validated
@@ -109,7 +171,14 @@ func parseRunConfig(args []string, getenv func(string) string, out io.Writer) (p
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var c pipeline.Config
-	flags := runFlags(fs, getenv)
+	var file map[string]string
+	if path := configFileArg(args, getenv); path != "" {
+		var err error
+		if file, err = pipeline.ReadSettingsFile(path, runSettingNames()); err != nil {
+			return c, false, usageError{fmt.Errorf("run: --config (UNPAIR_CONFIG): %w", err)}
+		}
+	}
+	flags := runFlags(fs, getenv, file)
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -126,6 +195,9 @@ func parseRunConfig(args []string, getenv func(string) string, out io.Writer) (p
 		val[f.name] = fs.Lookup(f.name).Value.String()
 		if f.secret && val[f.name] == "" {
 			val[f.name] = getenv(f.env)
+		}
+		if f.secret && val[f.name] == "" {
+			val[f.name] = file[f.name]
 		}
 	}
 	envOf := map[string]string{}
@@ -171,6 +243,16 @@ func parseRunConfig(args []string, getenv func(string) string, out io.Writer) (p
 	c.APIToken = val["api-token"]
 	c.RedisPrefix = val["redis-prefix"]
 	c.LogFormat = val["log-format"]
+	c.RedisUsername = val["redis-username"]
+	c.RedisPassword = val["redis-password"]
+	c.RedisTLS = pipeline.TLSFiles{CAFile: val["redis-tls-ca"], CertFile: val["redis-tls-cert"], KeyFile: val["redis-tls-key"]}
+	c.KafkaSASL = pipeline.SASL{Mechanism: val["kafka-sasl-mechanism"], Username: val["kafka-sasl-username"], Password: val["kafka-sasl-password"]}
+	c.KafkaTLS = pipeline.TLSFiles{CAFile: val["kafka-tls-ca"], CertFile: val["kafka-tls-cert"], KeyFile: val["kafka-tls-key"]}
+	boolean("redis-cluster", &c.RedisCluster)
+	boolean("redis-tls", &c.RedisTLS.Enabled)
+	boolean("redis-tls-insecure-skip-verify", &c.RedisTLS.InsecureSkipVerify)
+	boolean("kafka-tls", &c.KafkaTLS.Enabled)
+	boolean("kafka-tls-insecure-skip-verify", &c.KafkaTLS.InsecureSkipVerify)
 	boolean("rekey", &c.Rekey)
 	boolean("create-topics", &c.CreateTopics)
 	num("replication-factor", &c.ReplicationFactor)
@@ -212,14 +294,21 @@ func printRunUsage(w io.Writer, flags []runFlag) {
 	}
 }
 
+// newLogger returns the process logger: JSON lines (production) or
+// console text (development). Logs name learners by learner key only. A
+// sampler keeps a message repeated on a hot path from flooding the log:
+// per message and level, the first 10 each second are written, then one in
+// 100; the stages rate-limit their own per-statement warnings besides.
 func newLogger(format string, w io.Writer) *zap.Logger {
 	ec := zap.NewProductionEncoderConfig()
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc := zapcore.NewJSONEncoder(ec)
 	if format == "console" {
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
 		enc = zapcore.NewConsoleEncoder(ec)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), zap.InfoLevel))
+	core := zapcore.NewCore(enc, zapcore.AddSync(w), zap.InfoLevel)
+	return zap.New(zapcore.NewSamplerWithOptions(core, time.Second, 10, 100))
 }
 
 // forceExit ends the process on a second signal; a variable for tests.

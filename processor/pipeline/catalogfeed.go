@@ -166,7 +166,7 @@ func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 // would hide a topic created a moment ago for seconds), and the function
 // that closes its connections.
 func freshClient(brokers []string) (*kafka.Client, func()) {
-	tr := &kafka.Transport{MetadataTTL: time.Second}
+	tr := kafkaConnFor(brokers).Transport(time.Second)
 	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: tr}, tr.CloseIdleConnections
 }
 
@@ -226,7 +226,7 @@ func ensureTopic(ctx context.Context, brokers []string, topic string, n, rf int,
 			return false, ctx.Err()
 		}
 	}
-	d := kafka.Dialer{Timeout: 10 * time.Second}
+	d := kafkaConnFor(brokers).Dialer()
 	conn, err := d.DialContext(ctx, "tcp", brokers[0])
 	if err != nil {
 		return false, err

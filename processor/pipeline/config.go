@@ -3,8 +3,11 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Config is every setting of `unpair run`. Zero values mean "use the
@@ -12,6 +15,16 @@ import (
 type Config struct {
 	Brokers []string // Kafka bootstrap addresses
 	Redis   []string // Redis addresses; more than one means Redis Cluster
+
+	// RedisCluster uses the Redis Cluster client even with one (seed)
+	// address; more than one address always does.
+	RedisCluster  bool
+	RedisUsername string   // Redis ACL user; "" is the default user
+	RedisPassword string   // password of RedisUsername (or of requirepass)
+	RedisTLS      TLSFiles // TLS to Redis
+
+	KafkaSASL SASL     // SASL authentication of every Kafka connection
+	KafkaTLS  TLSFiles // TLS of every Kafka connection
 
 	Group           string // consumer group of the aggregating stage; the re-key stage uses Group+".rekey"
 	InputTopic      string // xAPI statements as producers send them
@@ -206,6 +219,12 @@ func (c *Config) Validate() error {
 	if c.FlushTimeout > c.ShutdownTimeout {
 		bad("flush-timeout: %v must not exceed shutdown-timeout %v", c.FlushTimeout, c.ShutdownTimeout)
 	}
+	errs = append(errs, c.KafkaSASL.validate("kafka-sasl"))
+	errs = append(errs, c.KafkaTLS.validate("kafka-tls"))
+	errs = append(errs, c.RedisTLS.validate("redis-tls"))
+	if c.RedisUsername != "" && c.RedisPassword == "" {
+		bad("redis-password: required when redis-username %q is set (UNPAIR_REDIS_PASSWORD)", c.RedisUsername)
+	}
 	return errors.Join(errs...)
 }
 
@@ -218,4 +237,76 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// ReadSettingsFile reads a YAML file of settings: one top-level mapping
+// from setting names (the flag names of `unpair run`, e.g. flush-interval)
+// to scalars, or to lists of scalars for list settings (brokers, redis),
+// which come back comma-joined. A key not in known, a repeated key or a
+// nested mapping is an error naming the key and its line.
+func ReadSettingsFile(path string, known []string) (map[string]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseSettings(path, raw, known)
+}
+
+// ParseSettings is ReadSettingsFile on the bytes of a file named name.
+func ParseSettings(name string, raw []byte, known []string) (map[string]string, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("config %s: not YAML: %w", name, err)
+	}
+	out := map[string]string{}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return out, nil // empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config %s: line %d: must be a mapping of setting: value", name, root.Line)
+	}
+	ok := make(map[string]bool, len(known))
+	for _, k := range known {
+		ok[k] = true
+	}
+	var errs []error
+	line := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		key := k.Value
+		switch {
+		case !ok[key]:
+			errs = append(errs, fmt.Errorf("config %s: line %d: unknown setting %q (settings are the flag names of unpair run --help)", name, k.Line, key))
+			continue
+		case line[key] > 0:
+			errs = append(errs, fmt.Errorf("config %s: line %d: setting %q given twice (first on line %d)", name, k.Line, key, line[key]))
+			continue
+		}
+		line[key] = k.Line
+		switch v.Kind {
+		case yaml.ScalarNode:
+			if v.Tag == "!!null" {
+				out[key] = ""
+			} else {
+				out[key] = v.Value
+			}
+		case yaml.SequenceNode:
+			items := make([]string, 0, len(v.Content))
+			for _, it := range v.Content {
+				if it.Kind != yaml.ScalarNode {
+					errs = append(errs, fmt.Errorf("config %s: line %d: setting %q: list items must be plain values", name, it.Line, key))
+					break
+				}
+				items = append(items, it.Value)
+			}
+			out[key] = strings.Join(items, ",")
+		default:
+			errs = append(errs, fmt.Errorf("config %s: line %d: setting %q must be a value or a list of values", name, v.Line, key))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
 }

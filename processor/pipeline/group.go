@@ -47,6 +47,7 @@ func groupConfig(c *Config, id, topic string) kafka.ConsumerGroupConfig {
 		SessionTimeout:    c.SessionTimeout,
 		RebalanceTimeout:  c.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
+		Dialer:            kafkaConnFor(c.Brokers).Dialer(),
 		StartOffset:       kafka.FirstOffset,
 		Timeout:           5 * time.Second,
 		// New partitions rebalance the group so they get an owner.
@@ -114,6 +115,7 @@ func kafkaReaders(c *Config) ReaderFactory {
 			QueueCapacity:  1000,
 			ReadBackoffMin: 20 * time.Millisecond,
 			ReadBackoffMax: 500 * time.Millisecond,
+			Dialer:         kafkaConnFor(c.Brokers).Dialer(),
 		})
 		if err := r.SetOffset(offset); err != nil {
 			r.Close()
@@ -133,7 +135,12 @@ type Producer interface {
 // each message names its topic. Keys route through PartitionOf, so the
 // by-learner topic is partitioned by learner key deterministically.
 func newWriter(c *Config) *kafka.Writer {
+	var tr kafka.RoundTripper // kafka-go's default unless SASL or TLS is set
+	if k := kafkaConnFor(c.Brokers); k.SASL != nil || k.TLS != nil {
+		tr = k.Transport(0)
+	}
 	return &kafka.Writer{
+		Transport:    tr,
 		Addr:         kafka.TCP(c.Brokers...),
 		Balancer:     byLearner{},
 		RequiredAcks: kafka.RequireAll,

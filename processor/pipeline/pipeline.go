@@ -54,6 +54,11 @@ func New(cfg Config, d Deps) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	kc, err := cfg.KafkaConn()
+	if err != nil {
+		return nil, err
+	}
+	RegisterKafkaConn(cfg.Brokers, kc) // SASL and TLS for every Kafka connection
 	if d.Decoder == nil || d.Aggregator == nil || d.Store == nil {
 		return nil, errors.New("pipeline: Decoder, Aggregator and Store are required")
 	}

@@ -241,7 +241,8 @@ func (b *Built) Close() error {
 }
 
 // Build makes the real dependencies from cfg: a Redis client (a cluster
-// client when several addresses are given), the store, the catalog (from
+// client when several addresses are given or RedisCluster is set, with the
+// ACL user and TLS of cfg; refused credentials fail here), the store, the catalog (from
 // CatalogFile, then the topic), the decoder, the sharded aggregator that
 // loads learners from the store on first touch, and the query API.
 func Build(cfg Config, log *zap.Logger) (*Built, error) {
@@ -252,13 +253,17 @@ func Build(cfg Config, log *zap.Logger) (*Built, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	var rdb redis.UniversalClient
-	if len(cfg.Redis) > 1 {
-		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.Redis})
-	} else {
-		rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis[0]})
+	rdb, err := cfg.RedisClient()
+	if err != nil {
+		return nil, err
 	}
 	b := &Built{Redis: rdb}
+	// Wrong credentials fail at start, naming the settings; a Redis that
+	// does not answer yet is waited for like an outage.
+	if err := CheckRedisAuth(context.Background(), rdb, &cfg); err != nil {
+		b.Close()
+		return nil, err
+	}
 	st, err := store.New(rdb, store.Options{Prefix: cfg.RedisPrefix})
 	if err != nil {
 		b.Close()
