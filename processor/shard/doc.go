@@ -40,6 +40,14 @@
 // the batch fails, call Flush again (or rewrite the same batch): nothing is
 // lost, and the store's offset guards make rewriting idempotent.
 //
+// Each Change also carries the learner's engagement: the current
+// engagement of its changed pairs (Change.Engagement, for the learner's
+// engagement hash) and every engagement change since its last release
+// (Change.EngagementChanges), which the caller feeds, once per Flush that it
+// then releases, to the per-content engagement.Aggregator of the change's
+// source partition. A Flush that is not released hands the same changes out
+// again: feed a batch only when it is the one being made durable.
+//
 // Release goes through a separate control channel that a shard reads before
 // its next queued batch, so it returns once every shard has finished the
 // batch in hand, not after the evidence submitted since the Flush (up to

@@ -54,6 +54,15 @@ type Change struct {
 	// Offsets are this learner's applied offsets per partition, the guard a
 	// store can use to make its writes idempotent.
 	Offsets []engine.Source
+	// Engagement is the current engagement of the pairs whose engagement
+	// changed (for the learner's engagement hash, written with the state).
+	Engagement []engine.PairEngagement
+	// EngagementChanges are the changes of pair engagement made by
+	// statements since the last release, in order, each with its source,
+	// for the per-content figures of its partition
+	// (engine.EngagementChange.Feed into that partition's
+	// engagement.Aggregator, written before this batch's learner states).
+	EngagementChanges []engine.EngagementChange
 }
 
 // mark is what one learner handed out at a Flush. It points at the held

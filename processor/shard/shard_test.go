@@ -52,8 +52,13 @@ func workload(seed uint64, learners, perLearner, parts int) [][]Input {
 		}
 		ev := schema.Evidence{ID: u, Learner: fmt.Sprintf("%032x", li), Content: fmt.Sprintf("q/%d", r.IntN(60)),
 			Kind: schema.KindAttempt, Time: (t0 + int64(n)*1000) * 1e6, HasSuccess: true, Success: r.IntN(4) > 0}
-		if r.IntN(30) == 0 {
+		switch r.IntN(30) {
+		case 0:
 			ev.Kind, ev.HasSuccess, ev.HasScore, ev.Scaled = schema.KindRating, false, true, 0.25
+		case 1:
+			ev.Kind, ev.HasSuccess = schema.KindLaunch, false
+		case 2:
+			ev.Kind, ev.HasSuccess, ev.HasProgress, ev.Progress, ev.Duration = schema.KindProgress, false, true, r.Float64(), int64(r.IntN(600))*1e9
 		}
 		out[p] = append(out[p], Input{Evidence: ev, Source: engine.Source{Partition: int32(p), Offset: int64(len(out[p]))}})
 	}
