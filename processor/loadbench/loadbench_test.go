@@ -60,8 +60,8 @@ func TestRunEndToEnd(t *testing.T) {
 		if row.Checked != res.Learners || row.Missing != 0 {
 			t.Errorf("%s: %d of %d learners checked, %d missing their last statement", row.Name, row.Checked, res.Learners, row.Missing)
 		}
-		if row.Flushes == 0 || row.FlushTime <= 0 || row.ProcessCPU <= 0 {
-			t.Errorf("%s: %d flushes in %v, process CPU %v", row.Name, row.Flushes, row.FlushTime, row.ProcessCPU)
+		if row.Flushes == 0 || row.FlushTime <= 0 || row.ProcessCPU <= 0 || row.RedisCPU <= 0 {
+			t.Errorf("%s: %d flushes in %v, process CPU %v, Redis CPU %v", row.Name, row.Flushes, row.FlushTime, row.ProcessCPU, row.RedisCPU)
 		}
 		if row.Sustained <= 0 || row.Wall < row.Sustained || row.Ratio <= 0 {
 			t.Errorf("%s: sustained %v, wall %v, ratio %v", row.Name, row.Sustained, row.Wall, row.Ratio)
@@ -311,7 +311,7 @@ func TestRecord(t *testing.T) {
 		CeilingPasses: []Phase{{Statements: 1000, Sustained: 100 * time.Millisecond}, {Statements: 1000, Sustained: 125 * time.Millisecond}},
 		Rows: []Row{{Phase: Phase{Statements: 1000, Sustained: 500 * time.Millisecond, Wall: time.Second}, Ratio: 0.2,
 			Processed: 980, DeadLettered: 10, Duplicates: 10, Checked: 10, Pairs: 100, HeapDelta: 100000, RedisDelta: 5000, RedisLearners: 10,
-			Flushes: 4, FlushTime: 400 * time.Millisecond, FlushOverruns: 1, ProcessCPU: 500 * time.Millisecond, MachineBusy: 0.9}},
+			Flushes: 4, FlushTime: 400 * time.Millisecond, FlushOverruns: 1, ProcessCPU: 500 * time.Millisecond, MachineBusy: 0.9, RedisCPU: 300 * time.Millisecond}},
 		Fresh:      &Freshness{Rate: 1000, Achieved: 990, Duration: time.Second, Samples: 50, P50: 200 * time.Millisecond, P99: 400 * time.Millisecond, Max: 450 * time.Millisecond},
 		Profile:    "/tmp/x.pprof",
 		ProfileTop: "Showing nodes\n flat flat% ... main.hot",
@@ -336,7 +336,7 @@ func TestRecord(t *testing.T) {
 		"| unpair end to end, rekey off | 1000 | 0.50 s | 1.00 s | 2000 | **0.20** |",
 		"**not met** (0.20)", "processed 980 + dead-lettered 10 + duplicate 10 = 1000 of 1000 produced",
 		"1000 B of Go heap (100 pairs", "median of 2 passes (0.23 s in all), 8000-10000 statements/s",
-		"4 flushes took 0.40 s of the 0.50 s (mean 100 ms, 1 over the flush interval); unpair used 0.50 s of CPU time, 0.50 cores of 2 on average; the machine's CPUs were 90 % busy", "500 B (used_memory", "p50 **200 ms**, p99 **400 ms**", "main.hot",
+		"4 flushes took 0.40 s of the 0.50 s (mean 100 ms, 1 over the flush interval); unpair used 0.50 s of CPU time, 0.50 cores of 2 on average; Redis used 0.30 s of CPU time; the machine's CPUs were 90 % busy", "500 B (used_memory", "p50 **200 ms**, p99 **400 ms**", "main.hot",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("record lacks %q:\n%s", want, doc)

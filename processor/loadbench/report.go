@@ -199,6 +199,9 @@ func (r *Result) timeGoes(row Row) string {
 		s += fmt.Sprintf("; unpair used %s of CPU time, %.2f cores of %d on average", secs(row.ProcessCPU),
 			row.ProcessCPU.Seconds()/row.Wall.Seconds(), r.Machine.CPUs)
 	}
+	if row.RedisCPU > 0 {
+		s += fmt.Sprintf("; Redis used %s of CPU time", secs(row.RedisCPU))
+	}
 	if row.MachineBusy > 0 {
 		s += fmt.Sprintf("; the machine's CPUs were %.0f %% busy", 100*row.MachineBusy)
 	}
@@ -220,7 +223,8 @@ measures, on the same topic:
 
 - **ceiling**: a bare kafka-go consumer group (ConsumerGroup/Generation,
   one partition reader per assignment with the pipeline's reader settings)
-  reading every partition to its end and discarding;
+  reading every partition to its end and discarding, repeated in fresh
+  groups until the passes add up to 20 s; the median pass counts;
 - **unpair end to end**: the real pipeline in-process (` + "`pipeline.Build`" + `
   and ` + "`pipeline.New`" + ` with ` + "`unpair run`" + `'s defaults), from an empty group and
   Redis prefix, until every statement's effect is in Redis: the groups have

@@ -41,6 +41,9 @@ type Row struct {
 	FlushOverruns int
 	ProcessCPU    time.Duration
 	MachineBusy   float64
+	// RedisCPU is Redis's own CPU time (INFO cpu, user+system; summed over
+	// a cluster's masters) over the row.
+	RedisCPU time.Duration
 
 	// Memory: pairs held by the aggregator at the end, the Go heap in use
 	// (after GC) less the heap before the pipeline started, and Redis's
@@ -189,6 +192,7 @@ func (b *bench) row(ctx context.Context, rekey bool, profile string) (Row, error
 	defer stopProfile()
 
 	cpuBefore, machineBefore := processCPU(), readCPUStat()
+	redisBefore := redisCPU(ctx, b.rdb)
 	start := time.Now()
 	r, err := b.start(cfg)
 	if err != nil {
@@ -240,6 +244,9 @@ func (b *bench) row(ctx context.Context, rekey bool, profile string) (Row, error
 	end := time.Now()
 	row.ProcessCPU = processCPU() - cpuBefore
 	row.MachineBusy = readCPUStat().busySince(machineBefore)
+	if after := redisCPU(ctx, b.rdb); after > 0 && redisBefore > 0 {
+		row.RedisCPU = after - redisBefore
+	}
 	stopProfile()
 	row.Wall, row.Sustained = end.Sub(start), end.Sub(assigned)
 

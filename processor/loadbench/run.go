@@ -292,6 +292,42 @@ func unlinkEach(ctx context.Context, c redis.Cmdable, keys []string) error {
 	return nil
 }
 
+// redisCPU is Redis's CPU time (used_cpu_user + used_cpu_sys), summed
+// over a cluster's masters; 0 when unknown.
+func redisCPU(ctx context.Context, rdb redis.UniversalClient) time.Duration {
+	one := func(ctx context.Context, c *redis.Client) time.Duration {
+		s, err := c.Info(ctx, "cpu").Result()
+		if err != nil {
+			return 0
+		}
+		var sum float64
+		for _, f := range []string{"used_cpu_user", "used_cpu_sys"} {
+			v, err := strconv.ParseFloat(infoField(s, f), 64)
+			if err != nil {
+				return 0
+			}
+			sum += v
+		}
+		return time.Duration(sum * float64(time.Second))
+	}
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return one(ctx, c)
+	case *redis.ClusterClient:
+		var mu sync.Mutex
+		var sum time.Duration
+		_ = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			d := one(ctx, m)
+			mu.Lock()
+			sum += d
+			mu.Unlock()
+			return nil
+		})
+		return sum
+	}
+	return 0
+}
+
 // usedMemory is Redis's used_memory (summed over a cluster's masters).
 func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
 	one := func(ctx context.Context, c *redis.Client) (int64, error) {
