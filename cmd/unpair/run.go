@@ -168,27 +168,38 @@ func configFileArg(args []string, getenv func(string) string) string {
 // parseRunConfig parses args (with environment fallbacks) into a validated
 // Config. Every error names the flag and its environment variable.
 func parseRunConfig(args []string, getenv func(string) string, out io.Writer) (pipeline.Config, bool, error) {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	c, rest, help, err := parseSettings("run", runUsage, args, getenv, out, nil)
+	if err == nil && !help && len(rest) > 0 {
+		err = usageError{fmt.Errorf("run: unexpected argument %q (see unpair run --help)", rest[0])}
+	}
+	return c, help, err
+}
+
+// parseSettings parses the settings of `unpair run` for command cmd (run,
+// forget), with extra adding the command's own flags; it returns the
+// validated Config and the positional arguments.
+func parseSettings(cmd, usage string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet)) (pipeline.Config, []string, bool, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var c pipeline.Config
 	var file map[string]string
 	if path := configFileArg(args, getenv); path != "" {
 		var err error
 		if file, err = pipeline.ReadSettingsFile(path, runSettingNames()); err != nil {
-			return c, false, usageError{fmt.Errorf("run: --config (UNPAIR_CONFIG): %w", err)}
+			return c, nil, false, usageError{fmt.Errorf("%s: --config (UNPAIR_CONFIG): %w", cmd, err)}
 		}
 	}
 	flags := runFlags(fs, getenv, file)
+	if extra != nil {
+		extra(fs)
+	}
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printRunUsage(out, flags)
-			return c, true, nil
+			printRunUsage(out, usage, flags, fs)
+			return c, nil, true, nil
 		}
-		return c, false, usageError{fmt.Errorf("run: %w (see unpair run --help)", err)}
-	}
-	if fs.NArg() > 0 {
-		return c, false, usageError{fmt.Errorf("run: unexpected argument %q (see unpair run --help)", fs.Arg(0))}
+		return c, nil, false, usageError{fmt.Errorf("%s: %w (see unpair %s --help)", cmd, err, cmd)}
 	}
 	val := map[string]string{}
 	for _, f := range flags {
@@ -270,18 +281,28 @@ func parseRunConfig(args []string, getenv func(string) string, out io.Writer) (p
 	dur("retry-min", &c.RetryMin)
 	dur("retry-max", &c.RetryMax)
 	if len(errs) > 0 {
-		return c, false, usageError{fmt.Errorf("run: %w", errors.Join(errs...))}
+		return c, nil, false, usageError{fmt.Errorf("%s: %w", cmd, errors.Join(errs...))}
 	}
 	c.WithDefaults()
 	if err := c.Validate(); err != nil {
-		return c, false, usageError{fmt.Errorf("run: %w", err)}
+		return c, nil, false, usageError{fmt.Errorf("%s: %w", cmd, err)}
 	}
-	return c, false, nil
+	return c, fs.Args(), false, nil
 }
 
-// printRunUsage documents every setting in the order of runFlags.
-func printRunUsage(w io.Writer, flags []runFlag) {
-	fmt.Fprint(w, runUsage)
+// printRunUsage documents every setting in the order of runFlags, then the
+// command's own flags.
+func printRunUsage(w io.Writer, usage string, flags []runFlag, fs *flag.FlagSet) {
+	fmt.Fprint(w, usage)
+	own := map[string]bool{}
+	for _, f := range flags {
+		own[f.name] = true
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !own[f.Name] {
+			fmt.Fprintf(w, "  --%s (default %q)\n      %s\n", f.Name, f.DefValue, f.Usage)
+		}
+	})
 	for _, f := range flags {
 		def := ""
 		switch {

@@ -54,6 +54,7 @@ type genState struct {
 	kick     chan struct{} // size-triggered flush
 
 	committed map[int32]int64 // next-offsets committed; the flusher's own
+	forgets   []forgetReq     // control records awaiting the next flush (control.go)
 }
 
 // snapshot is what a flush covers: everything dispatched before it.
@@ -62,16 +63,17 @@ type snapshot struct {
 	dlq      []kafka.Message
 	pending  int
 	accepted int
+	forgets  []forgetReq
 }
 
 func (g *genState) take() snapshot {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := snapshot{marks: make(map[int32]int64, len(g.marks)), dlq: g.dlq, pending: g.pending, accepted: g.accepted}
+	s := snapshot{marks: make(map[int32]int64, len(g.marks)), dlq: g.dlq, pending: g.pending, accepted: g.accepted, forgets: g.forgets}
 	for p, o := range g.marks {
 		s.marks[p] = o
 	}
-	g.dlq, g.pending, g.accepted = nil, 0, 0
+	g.dlq, g.pending, g.accepted, g.forgets = nil, 0, 0, nil
 	return s
 }
 
@@ -131,27 +133,44 @@ func (s *aggStage) fetch(ctx context.Context, gs *genState, pa kafka.PartitionAs
 	in := make([]Input, 0, maxBatch)
 	handed := make([]int, 0, maxBatch)
 	var evs []schema.Evidence
+	var held []kafka.Message // fetched after a control record (their budget taken)
 	for {
 		msgs = msgs[:0]
-		if err := gs.budget.acquire(ctx); err != nil {
-			return
-		}
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			gs.budget.release(1)
-			if ctx.Err() != nil {
+		if len(held) > 0 {
+			msgs, held = append(msgs, held...), held[:0]
+		} else {
+			if err := gs.budget.acquire(ctx); err != nil {
 				return
 			}
-			s.log.Warn("fetch failed", zap.String("topic", s.topic), zap.Int("partition", pa.ID), zap.Error(err))
-			if bo.wait(ctx) != nil {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				gs.budget.release(1)
+				if ctx.Err() != nil {
+					return
+				}
+				s.log.Warn("fetch failed", zap.String("topic", s.topic), zap.Int("partition", pa.ID), zap.Error(err))
+				if bo.wait(ctx) != nil {
+					return
+				}
+				continue
+			}
+			bo.reset()
+			msgs = append(msgs, m)
+			// take what the reader already holds, without waiting
+			msgs = collect(ctx, r, gs.budget, msgs, maxBatch, time.Millisecond)
+		}
+		// A control record (control.go) is applied alone, after what came
+		// before it and before what follows.
+		if k := controlIndex(msgs); k == 0 {
+			held = append(held, msgs[1:]...)
+			if !s.applyControl(ctx, gs, int32(pa.ID), &msgs[0]) {
 				return
 			}
 			continue
+		} else if k > 0 {
+			held = append(held, msgs[k:]...)
+			msgs = msgs[:k]
 		}
-		bo.reset()
-		msgs = append(msgs, m)
-		// take what the reader already holds, without waiting
-		msgs = collect(ctx, r, gs.budget, msgs, maxBatch, time.Millisecond)
 		last := msgs[len(msgs)-1]
 		s.m.ConsumerLag.WithLabelValues(s.topic, label).Set(float64(max(last.HighWaterMark-last.Offset-1, 0)))
 
@@ -412,12 +431,15 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 				s.m.RedisRetries.Inc()
 			}
 			attempt++
-			return s.store.WriteBatch(ctx, b.Learners)
+			return s.store.WriteBatch(ctx, withoutForgotten(b.Learners, snap.forgets))
 		}, func(error) { s.m.RedisErrors.Inc(); s.health.setRedis(false) })
 		if !ok {
 			return false
 		}
 		s.health.setRedis(true)
+	}
+	if len(snap.forgets) > 0 && !s.applyForgets(ctx, snap.forgets) {
+		return false
 	}
 
 	offs := make(map[int]int64, len(snap.marks))
@@ -437,6 +459,9 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 			// covers these offsets too.
 			s.log.Warn("cannot commit offsets", zap.String("topic", s.topic), zap.Error(err))
 		}
+	}
+	for _, f := range snap.forgets {
+		close(f.done)
 	}
 	s.agg.Release(b)
 	gs.budget.release(snap.pending)
