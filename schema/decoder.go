@@ -439,13 +439,13 @@ func (d *Decoder) skills(s *scratch) []string {
 		var id []byte
 		skip := false
 		for _, m := range s.p.objMembers(c) {
-			switch string(m.key) {
+			switch string(s.p.key(m)) {
 			case "id":
-				id = s.p.nodes[m.val].str
+				id = s.p.str(m.val)
 			case "definition":
 				if s.p.nodes[m.val].kind == jObject {
 					for _, dm := range s.p.objMembers(m.val) {
-						if string(dm.key) == "type" && string(s.p.nodes[dm.val].str) == "http://id.tincanapi.com/activitytype/lms" {
+						if string(s.p.key(dm)) == "type" && string(s.p.str(dm.val)) == "http://id.tincanapi.com/activitytype/lms" {
 							skip = true
 						}
 					}
@@ -464,7 +464,7 @@ func (d *Decoder) skills(s *scratch) []string {
 	if f.skillsExt >= 0 && s.p.nodes[f.skillsExt].kind == jArray {
 		for _, e := range s.p.arrElems(f.skillsExt) {
 			if s.p.nodes[e].kind == jString {
-				add(s.p.nodes[e].str)
+				add(s.p.str(e))
 			}
 		}
 	}

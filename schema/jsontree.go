@@ -47,19 +47,25 @@ func (k jkind) String() string {
 	return "unknown"
 }
 
-// jnode is one JSON value. str holds a string's decoded bytes or a number's
-// raw text; lo and n index p.members (objects) or p.elems (arrays).
+// jnode is one JSON value. The arena holds no pointers (every reference is
+// an int32 index or byte offset), so the GC neither scans it nor runs write
+// barriers while the parser appends to it.
+//
+// lo and n index p.members (objects) or p.elems (arrays). For a string, lo
+// and n are a span (see span): its decoded bytes. For a number, they are
+// the span of its raw text in the source.
 type jnode struct {
 	kind       jkind
 	dup        bool // object with a repeated key
-	str        []byte
 	lo, n      int32
 	start, end int32 // byte span in the source document
 }
 
+// jmember is one member of an object: the key's span (see span) and the
+// value's node index.
 type jmember struct {
-	key []byte
-	val int32
+	off, n int32
+	val    int32
 }
 
 // syntaxError is a malformed document; it stops parsing.
@@ -133,11 +139,6 @@ func (p *jparser) skipSpace() {
 	}
 }
 
-func (p *jparser) newNode(k jkind, start int) int32 {
-	p.nodes = append(p.nodes, jnode{kind: k, start: int32(start)})
-	return int32(len(p.nodes) - 1)
-}
-
 func (p *jparser) value() int32 {
 	if p.pos >= len(p.src) {
 		p.fail(ReasonMalformed, "unexpected end of input")
@@ -150,14 +151,12 @@ func (p *jparser) value() int32 {
 	case '[':
 		return p.array()
 	case '"':
-		s, ok := p.string()
+		off, n, ok := p.string()
 		if !ok {
 			return -1
 		}
-		i := p.newNode(jString, start)
-		p.nodes[i].str = s
-		p.nodes[i].end = int32(p.pos)
-		return i
+		p.nodes = append(p.nodes, jnode{kind: jString, lo: off, n: n, start: int32(start), end: int32(p.pos)})
+		return int32(len(p.nodes) - 1)
 	case 't':
 		return p.literal("true", jTrue)
 	case 'f':
@@ -178,10 +177,9 @@ func (p *jparser) literal(word string, k jkind) int32 {
 		p.fail(ReasonMalformed, "invalid literal, expected "+word)
 		return -1
 	}
-	i := p.newNode(k, p.pos)
+	p.nodes = append(p.nodes, jnode{kind: k, start: int32(p.pos), end: int32(p.pos + len(word))})
 	p.pos += len(word)
-	p.nodes[i].end = int32(p.pos)
-	return i
+	return int32(len(p.nodes) - 1)
 }
 
 func (p *jparser) number() int32 {
@@ -230,11 +228,9 @@ func (p *jparser) number() int32 {
 			return -1
 		}
 	}
-	n := p.newNode(jNumber, start)
-	p.nodes[n].str = s[start:i]
-	p.nodes[n].end = int32(i)
+	p.nodes = append(p.nodes, jnode{kind: jNumber, lo: int32(start), n: int32(i - start), start: int32(start), end: int32(i)})
 	p.pos = i
-	return n
+	return int32(len(p.nodes) - 1)
 }
 
 const (
@@ -242,9 +238,33 @@ const (
 	swarHi = 0x8080808080808080
 )
 
+// span returns the bytes of a span: src[off:off+n] when off >= 0 (a string
+// without escapes, a number), else p.buf[^off:^off+n] (a decoded string).
+func (p *jparser) span(off, n int32) []byte {
+	if off >= 0 {
+		return p.src[off : off+n : off+n]
+	}
+	off = ^off
+	return p.buf[off : off+n : off+n]
+}
+
+// key returns the key of member m.
+func (p *jparser) key(m jmember) []byte { return p.span(m.off, m.n) }
+
+// str returns the decoded bytes of string node i or the raw text of number
+// node i; nil for other kinds.
+func (p *jparser) str(i int32) []byte {
+	n := &p.nodes[i]
+	if n.kind != jString && n.kind != jNumber {
+		return nil
+	}
+	return p.span(n.lo, n.n)
+}
+
 // string reads a JSON string at p.pos (which holds the opening quote) and
-// returns its decoded bytes: a sub-slice of src when it has no escapes.
-func (p *jparser) string() ([]byte, bool) {
+// returns the span of its decoded bytes (see span): in src when it has no
+// escapes, else in p.buf.
+func (p *jparser) string() (int32, int32, bool) {
 	s := p.src
 	i := p.pos + 1
 	start := i
@@ -266,13 +286,12 @@ func (p *jparser) string() ([]byte, bool) {
 		}
 		c := s[i]
 		if c == '"' {
-			out := s[start:i]
-			if !ascii && !utf8.Valid(out) {
+			if !ascii && !utf8.Valid(s[start:i]) {
 				p.fail(ReasonMalformed, "invalid UTF-8 in string")
-				return nil, false
+				return 0, 0, false
 			}
 			p.pos = i + 1
-			return out, true
+			return int32(start), int32(i - start), true
 		}
 		if c == '\\' {
 			return p.stringSlow(start, i)
@@ -280,7 +299,7 @@ func (p *jparser) string() ([]byte, bool) {
 		if c < 0x20 {
 			p.pos = i
 			p.fail(ReasonMalformed, "control character in string")
-			return nil, false
+			return 0, 0, false
 		}
 		if c >= 0x80 {
 			ascii = false
@@ -289,10 +308,10 @@ func (p *jparser) string() ([]byte, bool) {
 	}
 	p.pos = i
 	p.fail(ReasonMalformed, "unterminated string")
-	return nil, false
+	return 0, 0, false
 }
 
-func (p *jparser) stringSlow(start, i int) ([]byte, bool) {
+func (p *jparser) stringSlow(start, i int) (int32, int32, bool) {
 	s := p.src
 	b0 := len(p.buf)
 	p.buf = append(p.buf, s[start:i]...)
@@ -300,18 +319,17 @@ func (p *jparser) stringSlow(start, i int) ([]byte, bool) {
 		c := s[i]
 		switch {
 		case c == '"':
-			out := p.buf[b0:len(p.buf):len(p.buf)]
-			if !utf8.Valid(out) {
+			if !utf8.Valid(p.buf[b0:]) {
 				p.pos = i
 				p.fail(ReasonMalformed, "invalid UTF-8 in string")
-				return nil, false
+				return 0, 0, false
 			}
 			p.pos = i + 1
-			return out, true
+			return ^int32(b0), int32(len(p.buf) - b0), true
 		case c < 0x20:
 			p.pos = i
 			p.fail(ReasonMalformed, "control character in string")
-			return nil, false
+			return 0, 0, false
 		case c != '\\':
 			p.buf = append(p.buf, c)
 			i++
@@ -340,7 +358,7 @@ func (p *jparser) stringSlow(start, i int) ([]byte, bool) {
 			if !ok {
 				p.pos = i
 				p.fail(ReasonMalformed, "invalid \\u escape")
-				return nil, false
+				return 0, 0, false
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
@@ -359,12 +377,12 @@ func (p *jparser) stringSlow(start, i int) ([]byte, bool) {
 		default:
 			p.pos = i - 1
 			p.fail(ReasonMalformed, fmt.Sprintf("invalid escape \\%c", e))
-			return nil, false
+			return 0, 0, false
 		}
 	}
 	p.pos = len(s)
 	p.fail(ReasonMalformed, "unterminated string")
-	return nil, false
+	return 0, 0, false
 }
 
 func hex4(s []byte, i int) (rune, bool) {
@@ -413,7 +431,7 @@ func (p *jparser) object() int32 {
 				p.fail(ReasonMalformed, "object key expected")
 				return -1
 			}
-			key, ok := p.string()
+			koff, kn, ok := p.string()
 			if !ok {
 				return -1
 			}
@@ -428,7 +446,7 @@ func (p *jparser) object() int32 {
 			if v < 0 {
 				return -1
 			}
-			p.stackM = append(p.stackM, jmember{key: key, val: v})
+			p.stackM = append(p.stackM, jmember{off: koff, n: kn, val: v})
 			p.skipSpace()
 			if p.pos >= len(p.src) {
 				p.fail(ReasonMalformed, "unexpected end of input in object")
@@ -450,11 +468,9 @@ func (p *jparser) object() int32 {
 	lo := len(p.members)
 	p.members = append(p.members, ms...)
 	p.stackM = p.stackM[:base]
-	i := p.newNode(jObject, start)
-	n := &p.nodes[i]
-	n.lo, n.n, n.end = int32(lo), int32(len(ms)), int32(p.pos)
-	n.dup = p.hasDup(p.members[lo:])
-	return i
+	p.nodes = append(p.nodes, jnode{kind: jObject, dup: p.hasDup(p.members[lo:]),
+		lo: int32(lo), n: int32(len(ms)), start: int32(start), end: int32(p.pos)})
+	return int32(len(p.nodes) - 1)
 }
 
 func (p *jparser) hasDup(ms []jmember) bool {
@@ -464,7 +480,7 @@ func (p *jparser) hasDup(ms []jmember) bool {
 	if len(ms) <= 16 {
 		for i := 1; i < len(ms); i++ {
 			for j := 0; j < i; j++ {
-				if bytes.Equal(ms[i].key, ms[j].key) {
+				if ms[i].n == ms[j].n && bytes.Equal(p.key(ms[i]), p.key(ms[j])) {
 					return true
 				}
 			}
@@ -476,10 +492,11 @@ func (p *jparser) hasDup(ms []jmember) bool {
 	}
 	clear(p.dupKeys)
 	for _, m := range ms {
-		if _, seen := p.dupKeys[string(m.key)]; seen {
+		k := p.key(m)
+		if _, seen := p.dupKeys[string(k)]; seen {
 			return true
 		}
-		p.dupKeys[string(m.key)] = struct{}{}
+		p.dupKeys[string(k)] = struct{}{}
 	}
 	return false
 }
@@ -523,10 +540,8 @@ func (p *jparser) array() int32 {
 	lo := len(p.elems)
 	p.elems = append(p.elems, es...)
 	p.stackE = p.stackE[:base]
-	i := p.newNode(jArray, start)
-	n := &p.nodes[i]
-	n.lo, n.n, n.end = int32(lo), int32(len(es)), int32(p.pos)
-	return i
+	p.nodes = append(p.nodes, jnode{kind: jArray, lo: int32(lo), n: int32(len(es)), start: int32(start), end: int32(p.pos)})
+	return int32(len(p.nodes) - 1)
 }
 
 // members returns the members of object node i.
@@ -543,7 +558,7 @@ func (p *jparser) arrElems(i int32) []int32 {
 
 // num parses number node i.
 func (p *jparser) num(i int32) (float64, bool) {
-	b := p.nodes[i].str
+	b := p.str(i)
 	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
 	if err != nil { // only range errors reach here: the grammar was checked
 		return f, false

@@ -23,7 +23,7 @@ func TestParserMatchesEncodingJSON(t *testing.T) {
 			if root < 0 {
 				t.Fatalf("%q: %v", doc, p.err)
 			}
-			got := string(p.nodes[p.objMembers(root)[0].val].str)
+			got := string(p.str(p.objMembers(root)[0].val))
 			if got != want["k"] {
 				t.Fatalf("%q: got %q, want %q", doc, got, want["k"])
 			}

@@ -199,8 +199,8 @@ func (v *validator) obj(i int32) []jmember {
 	if v.p.nodes[i].dup {
 		for a := 1; a < len(ms); a++ {
 			for b := 0; b < a; b++ {
-				if bytes.Equal(ms[a].key, ms[b].key) {
-					n := v.push(bstr(ms[a].key))
+				if bytes.Equal(v.p.key(ms[a]), v.p.key(ms[b])) {
+					n := v.push(bstr(v.p.key(ms[a])))
 					v.fail("duplicate key: a property may appear only once")
 					v.pop(n)
 					b = a
@@ -231,7 +231,7 @@ func (v *validator) str(i int32) ([]byte, bool) {
 	if !v.want(i, jString, "a string") {
 		return nil, false
 	}
-	return v.p.nodes[i].str, true
+	return v.p.str(i), true
 }
 
 func (v *validator) iri(i int32, what string) ([]byte, bool) {
@@ -298,9 +298,9 @@ func (v *validator) langMap(i int32) {
 		return
 	}
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
-		if !isLangTag(m.key) {
-			v.failf("key %q is not an RFC 5646 language tag", clip(m.key))
+		n := v.push(bstr(v.p.key(m)))
+		if !isLangTag(v.p.key(m)) {
+			v.failf("key %q is not an RFC 5646 language tag", clip(v.p.key(m)))
 		}
 		v.want(m.val, jString, "a string")
 		v.pop(n)
@@ -312,10 +312,10 @@ func (v *validator) extensions(i int32) {
 		return
 	}
 	for _, m := range v.obj(i) {
-		if !isIRI(m.key) {
-			v.failf("extension key %q must be an IRI", clip(m.key))
+		if !isIRI(v.p.key(m)) {
+			v.failf("extension key %q must be an IRI", clip(v.p.key(m)))
 		}
-		n := v.push(bstr(m.key))
+		n := v.push(bstr(v.p.key(m)))
 		v.anyValue(m.val)
 		v.pop(n)
 	}
@@ -328,7 +328,7 @@ func (v *validator) anyValue(i int32) {
 	case jObject:
 		for _, m := range v.obj(i) {
 			if v.p.nodes[m.val].kind >= jObject {
-				n := v.push(bstr(m.key))
+				n := v.push(bstr(v.p.key(m)))
 				v.anyValue(m.val)
 				v.pop(n)
 			}
@@ -364,7 +364,7 @@ func (v *validator) statement(i int32, sub bool) {
 	var actor, verb, object, context int32 = -1, -1, -1, -1
 	objectType := false
 	for _, m := range ms {
-		key := bstr(m.key)
+		key := bstr(v.p.key(m))
 		if v.kind(m.val) == jNull {
 			n := v.push(key)
 			v.fail("must not be null")
@@ -416,7 +416,7 @@ func (v *validator) statement(i int32, sub bool) {
 		case "objectType":
 			if !sub {
 				v.pop(n)
-				v.unknown(m.key, statementKeys)
+				v.unknown(v.p.key(m), statementKeys)
 				continue
 			}
 			objectType = true
@@ -427,7 +427,7 @@ func (v *validator) statement(i int32, sub bool) {
 			v.fail("not allowed: a statement is voided by a voiding statement (verb voided), not by a property")
 		default:
 			v.pop(n)
-			v.unknown(m.key, statementKeys)
+			v.unknown(v.p.key(m), statementKeys)
 			continue
 		}
 		v.pop(n)
@@ -435,7 +435,7 @@ func (v *validator) statement(i int32, sub bool) {
 	if sub && !objectType {
 		v.missing("objectType", "required for a SubStatement")
 	}
-	if actor < 0 && !hasKey(ms, "actor") {
+	if actor < 0 && !v.hasKey(ms, "actor") {
 		v.missing("actor", "required")
 	} else if actor >= 0 {
 		n := v.push("actor")
@@ -447,7 +447,7 @@ func (v *validator) statement(i int32, sub bool) {
 		v.pop(n)
 	}
 	var verbID []byte
-	if verb < 0 && !hasKey(ms, "verb") {
+	if verb < 0 && !v.hasKey(ms, "verb") {
 		v.missing("verb", "required")
 	} else if verb >= 0 {
 		n := v.push("verb")
@@ -458,7 +458,7 @@ func (v *validator) statement(i int32, sub bool) {
 		v.pop(n)
 	}
 	k := objUnknown
-	if object < 0 && !hasKey(ms, "object") {
+	if object < 0 && !v.hasKey(ms, "object") {
 		v.missing("object", "required")
 	} else if object >= 0 {
 		n := v.push("object")
@@ -477,9 +477,9 @@ func (v *validator) statement(i int32, sub bool) {
 	}
 }
 
-func hasKey(ms []jmember, key string) bool {
+func (v *validator) hasKey(ms []jmember, key string) bool {
 	for _, m := range ms {
-		if string(m.key) == key {
+		if string(v.p.key(m)) == key {
 			return true
 		}
 	}
@@ -500,10 +500,10 @@ func (v *validator) setVersion(root int32, want SpecVersion) {
 		return
 	}
 	for _, m := range v.p.objMembers(root) {
-		if string(m.key) != "version" || v.kind(m.val) != jString {
+		if string(v.p.key(m)) != "version" || v.kind(m.val) != jString {
 			continue
 		}
-		s := v.p.nodes[m.val].str
+		s := v.p.str(m.val)
 		n := v.push("version")
 		switch {
 		case isVersion(s, '1'):
@@ -545,8 +545,8 @@ func (v *validator) verb(i int32) []byte {
 	var id []byte
 	seen := false
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
-		switch string(m.key) {
+		n := v.push(bstr(v.p.key(m)))
+		switch string(v.p.key(m)) {
 		case "id":
 			seen = true
 			id, _ = v.iri(m.val, "an IRI")
@@ -554,7 +554,7 @@ func (v *validator) verb(i int32) []byte {
 			v.langMap(m.val)
 		default:
 			v.pop(n)
-			v.unknown(m.key, []string{"id", "display"})
+			v.unknown(v.p.key(m), []string{"id", "display"})
 			continue
 		}
 		v.pop(n)

@@ -23,8 +23,8 @@ func (v *validator) agentOrGroup(i int32) actorInfo {
 	}
 	ms := v.obj(i)
 	for _, m := range ms {
-		if string(m.key) == "objectType" && v.kind(m.val) == jString {
-			switch s := v.p.nodes[m.val].str; string(s) {
+		if string(v.p.key(m)) == "objectType" && v.kind(m.val) == jString {
+			switch s := v.p.str(m.val); string(s) {
 			case "Agent":
 			case "Group":
 				info.group = true
@@ -38,13 +38,13 @@ func (v *validator) agentOrGroup(i int32) actorInfo {
 	nIFI := 0
 	members := int32(-1)
 	for _, m := range ms {
-		n := v.push(bstr(m.key))
+		n := v.push(bstr(v.p.key(m)))
 		if v.kind(m.val) == jNull {
 			v.fail("must not be null")
 			v.pop(n)
 			continue
 		}
-		switch string(m.key) {
+		switch string(v.p.key(m)) {
 		case "objectType", "name":
 			v.want(m.val, jString, "a string")
 		case "mbox":
@@ -83,7 +83,7 @@ func (v *validator) agentOrGroup(i int32) actorInfo {
 			}
 		default:
 			v.pop(n)
-			v.unknown(m.key, agentKeys)
+			v.unknown(v.p.key(m), agentKeys)
 			continue
 		}
 		v.pop(n)
@@ -121,7 +121,7 @@ func (v *validator) members(i int32) int {
 		n := v.pushIdx(k)
 		if v.kind(e) == jObject {
 			for _, m := range v.p.objMembers(e) {
-				if string(m.key) == "objectType" && string(v.p.nodes[m.val].str) == "Group" {
+				if string(v.p.key(m)) == "objectType" && string(v.p.str(m.val)) == "Group" {
 					v.fail("a Group's member must be an Agent, not a Group")
 				}
 			}
@@ -139,8 +139,8 @@ func (v *validator) account(i int32) (ifi, bool) {
 	var home, name []byte
 	hasHome, hasName, ok := false, false, true
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
-		switch string(m.key) {
+		n := v.push(bstr(v.p.key(m)))
+		switch string(v.p.key(m)) {
 		case "homePage":
 			hasHome = true
 			var good bool
@@ -155,10 +155,10 @@ func (v *validator) account(i int32) (ifi, bool) {
 			}
 		default:
 			v.pop(n)
-			if eqFoldASCII(m.key, "homePage") || eqFoldASCII(m.key, "name") {
-				v.unknown(m.key, []string{"homePage", "name"})
+			if eqFoldASCII(v.p.key(m), "homePage") || eqFoldASCII(v.p.key(m), "name") {
+				v.unknown(v.p.key(m), []string{"homePage", "name"})
 			} else {
-				n = v.push(bstr(m.key))
+				n = v.push(bstr(v.p.key(m)))
 				v.deviate(DevAccountUnknownProperty, "unknown property in account (only homePage and name are allowed)")
 				v.pop(n)
 			}
@@ -194,7 +194,7 @@ func (v *validator) authority(i int32) {
 		return
 	}
 	for _, m := range v.p.objMembers(i) {
-		if string(m.key) == "member" && v.kind(m.val) == jArray && v.p.nodes[m.val].n != 2 {
+		if string(v.p.key(m)) == "member" && v.kind(m.val) == jArray && v.p.nodes[m.val].n != 2 {
 			n := v.push("member")
 			v.failf("a Group authority must have exactly two members, got %d", v.p.nodes[m.val].n)
 			v.pop(n)
@@ -209,14 +209,14 @@ func (v *validator) object(i int32, sub bool) objKind {
 	}
 	ot := []byte(nil)
 	for _, m := range v.p.objMembers(i) {
-		if string(m.key) == "objectType" {
+		if string(v.p.key(m)) == "objectType" {
 			if v.kind(m.val) != jString {
 				n := v.push("objectType")
 				v.want(m.val, jString, "a string")
 				v.pop(n)
 				return objUnknown
 			}
-			ot = v.p.nodes[m.val].str
+			ot = v.p.str(m.val)
 		}
 	}
 	top := !v.inSub && !sub
@@ -277,8 +277,8 @@ func (v *validator) statementRef(i int32) (UUID, bool) {
 	var id UUID
 	ok, hasType, hasID := false, false, false
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
-		switch string(m.key) {
+		n := v.push(bstr(v.p.key(m)))
+		switch string(v.p.key(m)) {
 		case "objectType":
 			hasType = true
 			if s, good := v.str(m.val); good && string(s) != "StatementRef" {
@@ -289,7 +289,7 @@ func (v *validator) statementRef(i int32) (UUID, bool) {
 			id, ok = v.uuid(m.val)
 		default:
 			v.pop(n)
-			v.unknown(m.key, []string{"objectType", "id"})
+			v.unknown(v.p.key(m), []string{"objectType", "id"})
 			continue
 		}
 		v.pop(n)
@@ -313,13 +313,13 @@ func (v *validator) activity(i int32, top, ctx bool) {
 	}
 	hasID := false
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
+		n := v.push(bstr(v.p.key(m)))
 		if v.kind(m.val) == jNull {
 			v.fail("must not be null")
 			v.pop(n)
 			continue
 		}
-		switch string(m.key) {
+		switch string(v.p.key(m)) {
 		case "objectType":
 			if s, ok := v.str(m.val); ok && string(s) != "Activity" && string(s) != "GroupActivity" {
 				v.failf("must be \"Activity\", got %q", clip(s))
@@ -350,7 +350,7 @@ func (v *validator) activity(i int32, top, ctx bool) {
 			v.extensions(m.val)
 		default:
 			v.pop(n)
-			v.unknown(m.key, activityKeys)
+			v.unknown(v.p.key(m), activityKeys)
 			continue
 		}
 		v.pop(n)
@@ -386,13 +386,13 @@ func (v *validator) definition(i int32, top bool) {
 		lists[k] = -1
 	}
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
+		n := v.push(bstr(v.p.key(m)))
 		if v.kind(m.val) == jNull {
 			v.fail("must not be null")
 			v.pop(n)
 			continue
 		}
-		switch key := string(m.key); key {
+		switch key := string(v.p.key(m)); key {
 		case "name", "description":
 			v.langMap(m.val)
 		case "type":
@@ -403,7 +403,7 @@ func (v *validator) definition(i int32, top bool) {
 			v.extensions(m.val)
 			if top && v.kind(m.val) == jObject {
 				for _, e := range v.p.objMembers(m.val) {
-					if string(e.key) == ExtSkills {
+					if string(v.p.key(e)) == ExtSkills {
 						v.f.skillsExt = e.val
 					}
 				}
@@ -435,7 +435,7 @@ func (v *validator) definition(i int32, top bool) {
 			v.components(m.val)
 		default:
 			v.pop(n)
-			v.unknown(m.key, definitionKeys)
+			v.unknown(v.p.key(m), definitionKeys)
 			continue
 		}
 		v.pop(n)
@@ -506,8 +506,8 @@ func (v *validator) components(i int32) {
 		}
 		hasID := false
 		for _, m := range v.obj(e) {
-			n2 := v.push(bstr(m.key))
-			switch string(m.key) {
+			n2 := v.push(bstr(v.p.key(m)))
+			switch string(v.p.key(m)) {
 			case "id":
 				hasID = true
 				if s, ok := v.str(m.val); ok {
@@ -525,7 +525,7 @@ func (v *validator) components(i int32) {
 				v.langMap(m.val)
 			default:
 				v.pop(n2)
-				v.unknown(m.key, []string{"id", "description"})
+				v.unknown(v.p.key(m), []string{"id", "description"})
 				continue
 			}
 			v.pop(n2)
@@ -542,8 +542,8 @@ func (v *validator) componentID(e int32) []byte {
 		return nil
 	}
 	for _, m := range v.p.objMembers(e) {
-		if string(m.key) == "id" && v.kind(m.val) == jString {
-			return v.p.nodes[m.val].str
+		if string(v.p.key(m)) == "id" && v.kind(m.val) == jString {
+			return v.p.str(m.val)
 		}
 	}
 	return nil
@@ -560,13 +560,13 @@ func (v *validator) result(i int32) {
 		v.f.hasResult = true
 	}
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
+		n := v.push(bstr(v.p.key(m)))
 		if v.kind(m.val) == jNull {
 			v.fail("must not be null")
 			v.pop(n)
 			continue
 		}
-		switch string(m.key) {
+		switch string(v.p.key(m)) {
 		case "success":
 			if b, ok := v.boolean(m.val); ok && top {
 				v.f.success, v.f.hasSuccess = b, true
@@ -592,7 +592,7 @@ func (v *validator) result(i int32) {
 			v.extensions(m.val)
 			if top && v.kind(m.val) == jObject {
 				for _, e := range v.p.objMembers(m.val) {
-					if string(e.key) == ExtCmi5Progress && v.kind(e.val) == jNumber {
+					if string(v.p.key(e)) == ExtCmi5Progress && v.kind(e.val) == jNumber {
 						if f, ok := v.p.num(e.val); ok {
 							v.f.progExt, v.f.hasProgExt = f, true
 						}
@@ -601,7 +601,7 @@ func (v *validator) result(i int32) {
 			}
 		default:
 			v.pop(n)
-			v.unknown(m.key, resultKeys)
+			v.unknown(v.p.key(m), resultKeys)
 			continue
 		}
 		v.pop(n)
@@ -616,16 +616,16 @@ func (v *validator) score(i int32, top bool) {
 	var has [4]bool
 	names := [4]string{"scaled", "raw", "min", "max"}
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
+		n := v.push(bstr(v.p.key(m)))
 		k := -1
 		for j, name := range names {
-			if string(m.key) == name {
+			if string(v.p.key(m)) == name {
 				k = j
 			}
 		}
 		if k < 0 {
 			v.pop(n)
-			v.unknown(m.key, names[:])
+			v.unknown(v.p.key(m), names[:])
 			continue
 		}
 		if f, ok := v.number(m.val); ok {
@@ -678,13 +678,13 @@ func (v *validator) context(i int32, obj objKind) {
 		return
 	}
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
+		n := v.push(bstr(v.p.key(m)))
 		if v.kind(m.val) == jNull {
 			v.fail("must not be null")
 			v.pop(n)
 			continue
 		}
-		switch key := string(m.key); key {
+		switch key := string(v.p.key(m)); key {
 		case "registration":
 			v.uuid(m.val)
 		case "instructor":
@@ -715,7 +715,7 @@ func (v *validator) context(i int32, obj objKind) {
 			v.contextAgents(m.val, key == "contextGroups")
 		default:
 			v.pop(n)
-			v.unknown(m.key, contextKeys)
+			v.unknown(v.p.key(m), contextKeys)
 			continue
 		}
 		v.pop(n)
@@ -727,8 +727,8 @@ func (v *validator) contextActivities(i int32) {
 		return
 	}
 	for _, m := range v.obj(i) {
-		n := v.push(bstr(m.key))
-		switch key := string(m.key); key {
+		n := v.push(bstr(v.p.key(m)))
+		switch key := string(v.p.key(m)); key {
 		case "parent", "grouping", "category", "other":
 			category := key == "category" && !v.inSub
 			switch v.kind(m.val) {
@@ -751,7 +751,7 @@ func (v *validator) contextActivities(i int32) {
 			}
 		default:
 			v.pop(n)
-			v.unknown(m.key, []string{"parent", "grouping", "category", "other"})
+			v.unknown(v.p.key(m), []string{"parent", "grouping", "category", "other"})
 			continue
 		}
 		v.pop(n)
@@ -775,8 +775,8 @@ func (v *validator) contextAgents(i int32, groups bool) {
 		}
 		hasType, hasInner := false, false
 		for _, m := range v.obj(e) {
-			n2 := v.push(bstr(m.key))
-			switch string(m.key) {
+			n2 := v.push(bstr(v.p.key(m)))
+			switch string(v.p.key(m)) {
 			case "objectType":
 				hasType = true
 				if s, ok := v.str(m.val); ok && string(s) != wantType {
@@ -806,7 +806,7 @@ func (v *validator) contextAgents(i int32, groups bool) {
 				}
 			default:
 				v.pop(n2)
-				v.unknown(m.key, []string{"objectType", inner, "relevantTypes"})
+				v.unknown(v.p.key(m), []string{"objectType", inner, "relevantTypes"})
 				continue
 			}
 			v.pop(n2)
@@ -835,10 +835,10 @@ func (v *validator) attachments(i int32) {
 		}
 		var seen [7]bool
 		for _, m := range v.obj(e) {
-			n2 := v.push(bstr(m.key))
+			n2 := v.push(bstr(v.p.key(m)))
 			idx := -1
 			for q, name := range attachmentKeys {
-				if string(m.key) == name {
+				if string(v.p.key(m)) == name {
 					idx = q
 				}
 			}
@@ -856,7 +856,7 @@ func (v *validator) attachments(i int32) {
 				}
 			case 4:
 				if f, ok := v.number(m.val); ok && (f < 0 || f != math.Trunc(f)) {
-					v.failf("must be a non-negative integer, got %s", v.p.nodes[m.val].str)
+					v.failf("must be a non-negative integer, got %s", v.p.str(m.val))
 				}
 			case 5:
 				if s, ok := v.str(m.val); ok && !isSha2(s) {
@@ -866,7 +866,7 @@ func (v *validator) attachments(i int32) {
 				v.iri(m.val, "an IRL")
 			default:
 				v.pop(n2)
-				v.unknown(m.key, attachmentKeys)
+				v.unknown(v.p.key(m), attachmentKeys)
 				continue
 			}
 			v.pop(n2)
