@@ -46,6 +46,18 @@ func New(c *client.Client, token string, log *zap.Logger) http.Handler {
 	return s.auth(mux)
 }
 
+// RequireToken wraps next so that, when token is not empty, every request
+// must carry it as a bearer token (answered as the query API answers: 401
+// with WWW-Authenticate, compared in constant time). For routes served
+// beside the query API, such as the insight endpoints.
+func RequireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	sum := sha256.Sum256([]byte(token))
+	return (&server{token: sum[:]}).auth(next)
+}
+
 type server struct {
 	c     *client.Client
 	token []byte // sha256 of the token; nil = no auth

@@ -285,3 +285,23 @@ func TestEngagement(t *testing.T) {
 		}
 	}
 }
+
+func TestRequireToken(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	f := func(token, header string, want int) {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/v1/contents/x/engagement", nil)
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		rec := httptest.NewRecorder()
+		RequireToken(token, ok).ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Fatalf("token %q, Authorization %q: %d, want %d", token, header, rec.Code, want)
+		}
+	}
+	f("", "", http.StatusNoContent)
+	f("tok", "", http.StatusUnauthorized)
+	f("tok", "Bearer nope", http.StatusUnauthorized)
+	f("tok", "Bearer tok", http.StatusNoContent)
+}
