@@ -1,11 +1,7 @@
 package schema
 
 import (
-	"crypto/hmac"
 	"crypto/sha1"
-	"crypto/sha256"
-	"encoding/hex"
-	"hash"
 	"math"
 	"strings"
 	"sync"
@@ -89,8 +85,7 @@ type verbEntry struct {
 type scratch struct {
 	p   jparser
 	v   validator
-	mac hash.Hash
-	sum []byte
+	mac *keyMAC
 }
 
 // NewDecoder returns a decoder for opt, with defaults filled in.
@@ -119,7 +114,7 @@ func NewDecoder(opt Options) *Decoder {
 	}
 	secret := opt.Keyer.secret
 	d.pool.New = func() any {
-		return &scratch{mac: hmac.New(sha256.New, secret)}
+		return &scratch{mac: newKeyMAC(secret)}
 	}
 	return d
 }
@@ -391,23 +386,7 @@ func clamp01(f float64) float64 { return math.Max(0, math.Min(1, f)) }
 
 // learnerKey derives the learner key from the actor's IFI, using the same
 // canonical forms as CanonicalIFI and the same HMAC as LearnerKeyer.Key.
-func (d *Decoder) learnerKey(s *scratch, id ifi) string {
-	var canon string
-	switch id.kind {
-	case ifiMbox:
-		canon = CanonicalMbox(bstr(id.a))
-	case ifiSha1:
-		canon = CanonicalSha1(bstr(id.a))
-	case ifiOpenID:
-		canon = CanonicalOpenID(bstr(id.a))
-	case ifiAccount:
-		canon = CanonicalAccount(bstr(id.a), bstr(id.b))
-	}
-	s.mac.Reset()
-	s.mac.Write([]byte(canon))
-	s.sum = s.mac.Sum(s.sum[:0])
-	return hex.EncodeToString(s.sum[:16])
-}
+func (d *Decoder) learnerKey(s *scratch, id ifi) string { return s.mac.ifiKey(id) }
 
 // derivedID is a name-based (version 5 layout) UUID of the statement bytes.
 func derivedID(b []byte) UUID {

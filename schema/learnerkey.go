@@ -1,12 +1,11 @@
 package schema
 
 import (
-	"crypto/hmac"
 	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync"
 )
 
 // LearnerKeyer turns a canonical inverse functional identifier (IFI) into
@@ -15,8 +14,12 @@ import (
 // every client derive keys with the same secret, so neither ever stores or
 // sends the raw identity. The zero value uses an empty secret, which is fine
 // for tests and demos and wrong for production.
+//
+// Key is safe for concurrent use and allocates only the key it returns: it
+// reuses HMAC states (with the padded secret precomputed) from a pool.
 type LearnerKeyer struct {
 	secret []byte
+	macs   sync.Pool // of *keyMAC for secret
 }
 
 // NewLearnerKeyer returns a keyer for the given deployment secret.
@@ -26,14 +29,16 @@ func NewLearnerKeyer(secret []byte) *LearnerKeyer {
 
 // Key returns the learner key of a canonical IFI (see CanonicalIFI).
 func (k *LearnerKeyer) Key(canonicalIFI string) string {
-	var secret []byte
-	if k != nil {
-		secret = k.secret
+	if k == nil {
+		return newKeyMAC(nil).keyString(canonicalIFI)
 	}
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(canonicalIFI))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0])[:16])
+	m, _ := k.macs.Get().(*keyMAC)
+	if m == nil {
+		m = newKeyMAC(k.secret)
+	}
+	key := m.keyString(canonicalIFI)
+	k.macs.Put(m)
+	return key
 }
 
 // KeyIFI canonicalizes a user-typed IFI (see CanonicalIFI) and returns its key.

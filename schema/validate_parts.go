@@ -392,7 +392,7 @@ func (v *validator) definition(i int32, top bool) {
 			v.pop(n)
 			continue
 		}
-		switch key := string(v.p.key(m)); key {
+		switch key := bstr(v.p.key(m)); key {
 		case "name", "description":
 			v.langMap(m.val)
 		case "type":
@@ -684,7 +684,7 @@ func (v *validator) context(i int32, obj objKind) {
 			v.pop(n)
 			continue
 		}
-		switch key := string(v.p.key(m)); key {
+		switch key := bstr(v.p.key(m)); key {
 		case "registration":
 			v.uuid(m.val)
 		case "instructor":
@@ -728,7 +728,7 @@ func (v *validator) contextActivities(i int32) {
 	}
 	for _, m := range v.obj(i) {
 		n := v.push(bstr(v.p.key(m)))
-		switch key := string(v.p.key(m)); key {
+		switch key := bstr(v.p.key(m)); key {
 		case "parent", "grouping", "category", "other":
 			category := key == "category" && !v.inSub
 			switch v.kind(m.val) {
