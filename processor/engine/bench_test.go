@@ -139,3 +139,80 @@ func memoryPerPair(b *testing.B, perLearner int) {
 	b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/pairs, "bytes/pair")
 	runtime.KeepAlive(ls)
 }
+
+// BenchmarkFlush measures the flush path per changed learner: each op
+// applies k answers to one learner (20 items over 4 skills, so every
+// answer re-decides 4 siblings) and then, in the flush case, hands out its
+// changes (Learner.Changes), marshals it (AppendBinary into a reused
+// buffer), reads its offsets (AppendOffsets) and cleans it. The apply_only
+// case is the same stream without the flush: the difference is the flush.
+func BenchmarkFlush(b *testing.B) {
+	for _, k := range []int{1, 4} {
+		for _, flush := range []bool{false, true} {
+			name := fmt.Sprintf("answers=%d/apply_only", k)
+			if flush {
+				name = fmt.Sprintf("answers=%d/flush", k)
+			}
+			b.Run(name, func(b *testing.B) { benchFlush(b, k, flush) })
+		}
+	}
+}
+
+func benchFlush(b *testing.B, k int, flush bool) {
+	e, err := New(DefaultConfig(), benchCatalog(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const nLearners = 1000
+	r := rand.New(rand.NewPCG(2, 2))
+	ls := make([]*Learner, nLearners)
+	items := make([][]string, nLearners)
+	for i := range ls {
+		ls[i] = e.NewLearner(fmt.Sprintf("%032x", i))
+		base := (i * 7) % 100
+		for j := range 20 { // items base+j%4 + 100*(j/4): 4 skills, 5 items each
+			items[i] = append(items[i], fmt.Sprintf("https://example.org/items/%d", (base+j%4+100*(j/4))%2000))
+		}
+	}
+	var seq uint64
+	var ch Changes
+	var state []byte
+	var offs []Source
+	decisions := 0
+	op := func(li int) {
+		l := ls[li]
+		for range k {
+			seq++
+			ev := schema.Evidence{Kind: schema.KindAttempt, HasSuccess: true, Success: r.IntN(4) > 0,
+				Time: int64(seq) * 1e9, Content: items[li][r.IntN(20)]}
+			ev.ID[0], ev.ID[1], ev.ID[2], ev.ID[3], ev.ID[4] = byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24), byte(seq>>32)
+			e.Apply(l, &ev, Source{Partition: 0, Offset: int64(seq)})
+		}
+		if !flush {
+			l.Clean(Mark{version: l.version, events: l.evBase + uint64(len(l.events)), eng: l.engBase + uint64(len(l.engCh))})
+			return
+		}
+		clear(ch.Decisions)
+		clear(ch.Events)
+		clear(ch.Engagement)
+		clear(ch.EngagementChanges)
+		ch = Changes{Decisions: ch.Decisions[:0], Events: ch.Events[:0], Engagement: ch.Engagement[:0], EngagementChanges: ch.EngagementChanges[:0]}
+		l.Changes(&ch)
+		decisions += len(ch.Decisions)
+		state, _ = l.AppendBinary(state[:0])
+		offs = l.AppendOffsets(offs[:0])
+		l.Clean(ch.Mark)
+	}
+	for i := range 20 * nLearners { // warm up: every learner's cells and window exist
+		op(i % nLearners)
+	}
+	decisions = 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		op(int(uint32(i*2654435761) % nLearners))
+	}
+	if flush {
+		b.ReportMetric(float64(decisions)/float64(b.N), "decisions/op")
+	}
+}

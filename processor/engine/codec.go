@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/unpair/unpair/schema"
 )
@@ -50,69 +51,78 @@ const (
 // MarshalBinary encodes the learner's full state.
 func (l *Learner) MarshalBinary() ([]byte, error) { return l.AppendBinary(nil) }
 
-// AppendBinary appends the encoded state to b.
+// AppendBinary appends the encoded state to b. It allocates nothing but
+// b's growth: the name and set tables are indexed through generation-stamped
+// arrays in the engine and the canonical order (items and skills by name)
+// is a reused index slice sorted with slices.SortFunc, so equal states
+// still encode to equal bytes whatever the engine-local ids.
 func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	e := l.eng
-	// Scratch tables live in the engine and are reused: marshalling runs
-	// for every changed learner at every flush.
-	if e.mNames == nil {
-		e.mNames, e.mSets = map[uint32]uint64{}, map[uint32]uint64{}
+	e.mGen++
+	if e.mGen == 0 { // wrapped: no stamp may read as current
+		clear(e.mContent)
+		clear(e.mSkill)
+		clear(e.mSet)
+		e.mGen = 1
 	}
-	clear(e.mNames)
-	clear(e.mSets)
-	names := e.mNames // content id or skill id|1<<31 -> index
+	gen := e.mGen
+	e.mContent = stretch(e.mContent, len(e.contents))
+	e.mSkill = stretch(e.mSkill, len(e.skills))
+	e.mSet = stretch(e.mSet, len(e.sets))
+	contentIdx, skillIdx, setIdxs := e.mContent, e.mSkill, e.mSet
 	table := e.mTable[:0]
 	defer func() { clear(table); e.mTable = table[:0] }()
 	name := func(id uint32, skill bool) uint64 {
-		k := id
+		var slot *tableIdx
 		if skill {
-			k |= 1 << 31
+			slot = &skillIdx[id]
+		} else {
+			slot = &contentIdx[id]
 		}
-		if i, ok := names[k]; ok {
-			return i
+		if slot.gen == gen {
+			return uint64(slot.idx)
 		}
-		i := uint64(len(table))
-		names[k] = i
+		*slot = tableIdx{gen: gen, idx: uint32(len(table))}
 		if skill {
 			table = append(table, e.skills[id].name)
 		} else {
 			table = append(table, e.contents[id].name)
 		}
-		return i
+		return uint64(slot.idx)
 	}
-	sets := e.mSets
-	sets[0] = 0
+	setIdxs[0] = tableIdx{gen: gen}
 	setList := e.mSetList[:0]
 	defer func() { e.mSetList = setList[:0] }()
 	setIdx := func(s uint32) uint64 {
-		if i, ok := sets[s]; ok {
-			return i
+		if slot := &setIdxs[s]; slot.gen == gen {
+			return uint64(slot.idx)
 		}
 		for _, sk := range e.sets[s] {
 			name(sk, true)
 		}
 		setList = append(setList, s)
-		i := uint64(len(setList))
-		sets[s] = i
-		return i
+		setIdxs[s] = tableIdx{gen: gen, idx: uint32(len(setList))}
+		return uint64(len(setList))
 	}
+	sets := func(s uint32) uint64 { return uint64(setIdxs[s].idx) } // after the first pass
 	// First pass: collect names and sets in a canonical order (items and
 	// skills by name), so equal states encode to equal bytes whatever the
 	// engine-local ids.
-	items := e.mOrder[:0]
+	items := e.mItems[:0]
 	for i := range l.items {
 		items = append(items, i)
 	}
-	defer func() { e.mOrder = items[:0] }()
-	sort.Slice(items, func(i, j int) bool {
-		return e.contents[l.items[items[i]].content].name < e.contents[l.items[items[j]].content].name
+	defer func() { e.mItems = items[:0] }()
+	slices.SortFunc(items, func(i, j int) int {
+		return strings.Compare(e.contents[l.items[i].content].name, e.contents[l.items[j].content].name)
 	})
-	skills := make([]int, len(l.skills))
-	for i := range skills {
-		skills[i] = i
+	skills := e.mSkills[:0]
+	for i := range l.skills {
+		skills = append(skills, i)
 	}
-	sort.Slice(skills, func(i, j int) bool {
-		return e.skills[l.skills[skills[i]].skill].name < e.skills[l.skills[skills[j]].skill].name
+	defer func() { e.mSkills = skills[:0] }()
+	slices.SortFunc(skills, func(i, j int) int {
+		return strings.Compare(e.skills[l.skills[i].skill].name, e.skills[l.skills[j].skill].name)
 	})
 	for _, i := range items {
 		name(l.items[i].content, false)
@@ -138,11 +148,23 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, 'U', 'P', codecVersion)
 	b = appendString(b, l.key)
 	b = binary.AppendVarint(b, int64(l.partition))
-	offsets := l.Offsets()
-	b = binary.AppendUvarint(b, uint64(len(offsets)))
-	for _, o := range offsets {
-		b = binary.AppendVarint(b, int64(o.Partition))
-		b = binary.AppendVarint(b, o.Offset)
+	nOff := 0
+	if l.off0.Offset >= 0 {
+		nOff++
+	}
+	if l.x != nil {
+		nOff += len(l.x.offsets)
+	}
+	b = binary.AppendUvarint(b, uint64(nOff))
+	if l.off0.Offset >= 0 {
+		b = binary.AppendVarint(b, int64(l.off0.Partition))
+		b = binary.AppendVarint(b, l.off0.Offset)
+	}
+	if l.x != nil {
+		for _, o := range l.x.offsets {
+			b = binary.AppendVarint(b, int64(o.Partition))
+			b = binary.AppendVarint(b, o.Offset)
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(table)))
 	for _, s := range table {
@@ -160,7 +182,7 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	for _, i := range items {
 		it := &l.items[i]
 		b = binary.AppendUvarint(b, name(it.content, false))
-		b = appendItemState(b, &it.st, sets[it.st.set])
+		b = appendItemState(b, &it.st, sets(it.st.set))
 		var mAt, mUntil uint32
 		manual := manualNone
 		if it.bits&(iManualSuppress|iManualLift) != 0 {
@@ -195,7 +217,7 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 		b = append(b, byte(en.kind), en.flags)
 		if en.content != 0 {
 			b = binary.AppendUvarint(b, name(en.content, false)+1)
-			b = binary.AppendUvarint(b, sets[en.set])
+			b = binary.AppendUvarint(b, sets(en.set))
 		} else {
 			b = append(b, 0)
 		}
@@ -208,7 +230,7 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(l.ckI)))
 	for i := range l.ckI {
 		b = binary.AppendUvarint(b, name(l.ckI[i].content, false))
-		b = appendItemState(b, &l.ckI[i].st, sets[l.ckI[i].st.set])
+		b = appendItemState(b, &l.ckI[i].st, sets(l.ckI[i].st.set))
 	}
 	b = binary.AppendUvarint(b, uint64(l.ckISplit))
 	b = binary.AppendUvarint(b, uint64(len(l.ckS)))
@@ -226,6 +248,14 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 		b = append(b, id[:]...)
 	}
 	return b, nil
+}
+
+// stretch returns s with at least n elements, the new ones zero.
+func stretch(s []tableIdx, n int) []tableIdx {
+	if len(s) >= n {
+		return s
+	}
+	return append(s, make([]tableIdx, n-len(s)+n/4)...)
 }
 
 func boolByte(v bool) byte {

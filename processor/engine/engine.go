@@ -63,12 +63,27 @@ type Engine struct {
 	voidSnaps   []pairSnap
 	voidIDs     []uint32
 
-	// marshal scratch
-	mNames   map[uint32]uint64
-	mSets    map[uint32]uint64
+	// marshal scratch (AppendBinary): index of each content, skill and set
+	// in the encoded tables, valid when its stamp equals mGen
+	mGen     uint32
+	mContent []tableIdx
+	mSkill   []tableIdx
+	mSet     []tableIdx
 	mTable   []string
 	mSetList []uint32
-	mOrder   []int
+	mItems   []int
+	mSkills  []int
+
+	// flush scratch: explanation and event id bytes, skill names per set
+	expBuf       []byte
+	idBuf        []byte
+	setNameCache [][]string
+}
+
+// tableIdx is the index of an id in one AppendBinary's tables, valid for
+// the marshal whose generation is gen.
+type tableIdx struct {
+	gen, idx uint32
 }
 
 type contentInfo struct {

@@ -240,16 +240,20 @@ func (l *Learner) Pairs() int { return len(l.items) }
 // Dirty reports whether the learner changed since the last Clean.
 func (l *Learner) Dirty() bool { return l.dirty }
 
-// Offsets returns the applied offset per partition.
-func (l *Learner) Offsets() []Source {
-	var out []Source
+// Offsets returns the applied offset per partition, in a new slice (nil
+// when none); AppendOffsets reuses the caller's.
+func (l *Learner) Offsets() []Source { return l.AppendOffsets(nil) }
+
+// AppendOffsets appends the applied offset per partition to dst: the first
+// partition's, then the others' in the order they were first seen.
+func (l *Learner) AppendOffsets(dst []Source) []Source {
 	if l.off0.Offset >= 0 {
-		out = append(out, l.off0)
+		dst = append(dst, l.off0)
 	}
 	if l.x != nil {
-		out = append(out, l.x.offsets...)
+		dst = append(dst, l.x.offsets...)
 	}
-	return out
+	return dst
 }
 
 // Size is an estimate of the memory the learner holds, in bytes.

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -246,12 +245,19 @@ func (e *Engine) event(l *Learner, p *pending) decision.Event {
 	if p.kind == decision.EventBarelyTouched {
 		return decision.Event{ID: barelyID(l.key, content, p.it.st.g.last), Kind: p.kind, Learner: l.key, At: p.at, Decision: e.decisionFrom(&p.it, p.mv)}
 	}
-	id := l.key + "/" + strconv.FormatUint(xxhash.Sum64String(content), 16) + "/" +
-		strconv.FormatInt(int64(p.src.Partition), 10) + "/" + strconv.FormatInt(p.src.Offset, 10)
+	b := append(e.idBuf[:0], l.key...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, xxhash.Sum64String(content), 16)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(p.src.Partition), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, p.src.Offset, 10)
 	if p.src.Offset < 0 {
-		id += "/t" + strconv.FormatInt(p.at, 10)
+		b = append(b, "/t"...)
+		b = strconv.AppendInt(b, p.at, 10)
 	}
-	return decision.Event{ID: id, Kind: p.kind, Learner: l.key, At: p.at, Decision: e.decisionFrom(&p.it, p.mv)}
+	e.idBuf = b
+	return decision.Event{ID: string(b), Kind: p.kind, Learner: l.key, At: p.at, Decision: e.decisionFrom(&p.it, p.mv)}
 }
 
 // decisionOf builds the published Decision of an item.
@@ -281,91 +287,188 @@ func (e *Engine) decisionFrom(it *item, mv view) decision.Decision {
 		ev.PKnown = mv.est
 		ev.Streak = int(src.streak)
 	}
-	for _, s := range e.sets[it.st.set] {
-		ev.Skills = append(ev.Skills, e.skills[s].name)
-	}
+	ev.Skills = e.setNames(it.st.set)
 	if mv.last != 0 {
 		ev.LastPractice = ms(mv.last)
 	}
 	if it.reason == rFeedback || (it.st.feedbackAt != 0 && it.st.rating >= 0) {
 		ev.Rating = math.Max(0, float64(it.st.rating))
 	}
-	d.Explanation = e.explain(it, &d, mv)
+	e.expBuf = e.appendExplanation(e.expBuf[:0], it, &d, mv)
+	d.Explanation = string(e.expBuf)
 	return d
 }
 
-func day(ms int64) string { return time.UnixMilli(ms).UTC().Format("2 Jan 2006") }
-
-func pct(x float64) string { return strconv.Itoa(int(math.Round(x*100))) + "%" }
-
-// answers says how many answers were correct, in words.
-func answers(correct, attempts int) string {
-	switch {
-	case attempts == 1 && correct == 1:
-		return "your only answer correct"
-	case attempts == 1:
-		return "your only answer wrong"
-	case attempts == 2 && correct == 2:
-		return "both your answers correct"
-	case correct == attempts:
-		return fmt.Sprintf("all %d of your answers correct", attempts)
-	case correct == 0:
-		return fmt.Sprintf("none of your %d answers correct", attempts)
+// setNames returns the skill names of a skill set, nil for the empty set.
+// The slice is built once per set and shared by every decision of the set
+// (capacity-limited, so an append by a reader copies): a decision's
+// skills are read, never written.
+func (e *Engine) setNames(set uint32) []string {
+	if set == 0 {
+		return nil
 	}
-	return fmt.Sprintf("%d of your %d answers correct", correct, attempts)
+	for int(set) >= len(e.setNameCache) {
+		e.setNameCache = append(e.setNameCache, nil)
+	}
+	if names := e.setNameCache[set]; names != nil {
+		return names
+	}
+	ids := e.sets[set]
+	names := make([]string, len(ids))
+	for i, s := range ids {
+		names[i] = e.skills[s].name
+	}
+	names = names[:len(names):len(names)]
+	e.setNameCache[set] = names
+	return names
 }
 
-// explain writes the sentence a learner reads.
-func (e *Engine) explain(it *item, d *decision.Decision, mv view) string {
-	ev := &d.Evidence
-	ans := answers(ev.Correct, ev.Attempts)
-	weakest := ""
-	if mv.skills > 1 {
-		weakest = fmt.Sprintf(" on the weakest of its %d skills", mv.skills)
+var monthAbbr = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+
+// appendDay appends the UTC day of a unix ms time as "2 Jan 2006" (what
+// time.Time.Format gives for that layout), without formatting machinery
+// for the usual four-digit years.
+func appendDay(b []byte, ms int64) []byte {
+	t := time.UnixMilli(ms).UTC()
+	y, m, d := t.Date()
+	if y < 1000 || y > 9999 {
+		return t.AppendFormat(b, "2 Jan 2006")
 	}
-	var estimate string
+	b = strconv.AppendInt(b, int64(d), 10)
+	b = append(b, ' ')
+	b = append(b, monthAbbr[m-1]...)
+	b = append(b, ' ')
+	return strconv.AppendInt(b, int64(y), 10)
+}
+
+// appendPct appends x as a whole percentage ("81%").
+func appendPct(b []byte, x float64) []byte {
+	b = strconv.AppendInt(b, int64(int(math.Round(x*100))), 10)
+	return append(b, '%')
+}
+
+// appendAnswers says how many answers were correct, in words.
+func appendAnswers(b []byte, correct, attempts int) []byte {
+	switch {
+	case attempts == 1 && correct == 1:
+		return append(b, "your only answer correct"...)
+	case attempts == 1:
+		return append(b, "your only answer wrong"...)
+	case attempts == 2 && correct == 2:
+		return append(b, "both your answers correct"...)
+	case correct == attempts:
+		b = append(b, "all "...)
+		b = strconv.AppendInt(b, int64(attempts), 10)
+		return append(b, " of your answers correct"...)
+	case correct == 0:
+		b = append(b, "none of your "...)
+		b = strconv.AppendInt(b, int64(attempts), 10)
+		return append(b, " answers correct"...)
+	}
+	b = strconv.AppendInt(b, int64(correct), 10)
+	b = append(b, " of your "...)
+	b = strconv.AppendInt(b, int64(attempts), 10)
+	return append(b, " answers correct"...)
+}
+
+// appendEstimate appends what the deciding model says, with the answers.
+func appendEstimate(b []byte, d *decision.Decision, mv view) []byte {
+	ev := &d.Evidence
+	weakest := func(b []byte) []byte {
+		if mv.skills > 1 {
+			b = append(b, " on the weakest of its "...)
+			b = strconv.AppendInt(b, int64(mv.skills), 10)
+			b = append(b, " skills"...)
+		}
+		return b
+	}
 	switch mv.model {
 	case ModelStreak:
-		estimate = fmt.Sprintf("%d correct in a row%s (%s)", ev.Streak, weakest, ans)
+		b = strconv.AppendInt(b, int64(ev.Streak), 10)
+		b = append(b, " correct in a row"...)
+		b = weakest(b)
+		b = append(b, " ("...)
+		b = appendAnswers(b, ev.Correct, ev.Attempts)
+		return append(b, ')')
 	case ModelEWMA:
-		estimate = fmt.Sprintf("recent accuracy %s%s, after %s", pct(mv.est), weakest, ans)
+		b = append(b, "recent accuracy "...)
+		b = appendPct(b, mv.est)
 	case ModelElo:
-		estimate = fmt.Sprintf("%s chance you'd answer this right%s, after %s", pct(mv.est), weakest, ans)
+		b = appendPct(b, mv.est)
+		b = append(b, " chance you'd answer this right"...)
 	default:
-		estimate = fmt.Sprintf("%s sure you know it%s, after %s", pct(mv.est), weakest, ans)
+		b = appendPct(b, mv.est)
+		b = append(b, " sure you know it"...)
 	}
+	b = weakest(b)
+	b = append(b, ", after "...)
+	return appendAnswers(b, ev.Correct, ev.Attempts)
+}
+
+// appendExplanation appends the sentence a learner reads. It is built with
+// strconv into the caller's buffer (no fmt): it runs for every decision
+// handed out at every flush.
+func (e *Engine) appendExplanation(b []byte, it *item, d *decision.Decision, mv view) []byte {
 	switch it.reason {
 	case rMastered:
-		return fmt.Sprintf("Mastered: %s; review due %s.", estimate, day(d.Until))
+		b = append(b, "Mastered: "...)
+		b = appendEstimate(b, d, mv)
+		b = append(b, "; review due "...)
+		b = appendDay(b, d.Until)
+		return append(b, '.')
 	case rCompleted:
-		return fmt.Sprintf("Completed successfully on %s; review due %s.", day(ms(it.st.completedAt)), day(d.Until))
+		b = append(b, "Completed successfully on "...)
+		b = appendDay(b, ms(it.st.completedAt))
+		b = append(b, "; review due "...)
+		b = appendDay(b, d.Until)
+		return append(b, '.')
 	case rFeedback:
 		if it.st.rating < 0 {
-			return fmt.Sprintf("Hidden because you said it is not for you on %s; it comes back on %s.", day(ms(it.st.feedbackAt)), day(d.Until))
+			b = append(b, "Hidden because you said it is not for you on "...)
+		} else {
+			b = append(b, "Hidden because you rated it "...)
+			b = strconv.AppendInt(b, int64(int(math.Round(1+4*float64(it.st.rating)))), 10)
+			b = append(b, " of 5 on "...)
 		}
-		return fmt.Sprintf("Hidden because you rated it %d of 5 on %s; it comes back on %s.",
-			int(math.Round(1+4*float64(it.st.rating))), day(ms(it.st.feedbackAt)), day(d.Until))
+		b = appendDay(b, ms(it.st.feedbackAt))
+		b = append(b, "; it comes back on "...)
+		b = appendDay(b, d.Until)
+		return append(b, '.')
 	case rManual:
 		if d.Until != 0 {
-			return fmt.Sprintf("Hidden by your instructor until %s.", day(d.Until))
+			b = append(b, "Hidden by your instructor until "...)
+			b = appendDay(b, d.Until)
+			return append(b, '.')
 		}
-		return "Hidden by your instructor."
+		return append(b, "Hidden by your instructor."...)
 	case rWrongAnswer:
-		return fmt.Sprintf("Back for practice: your latest answer was wrong (%s).", estimate)
+		b = append(b, "Back for practice: your latest answer was wrong ("...)
+		b = appendEstimate(b, d, mv)
+		return append(b, ")."...)
 	case rReviewDue:
-		return fmt.Sprintf("Back for review: last practised %s, and memory fades (%s).", day(ms(mv.last)), estimate)
+		b = append(b, "Back for review: last practised "...)
+		b = appendDay(b, ms(mv.last))
+		b = append(b, ", and memory fades ("...)
+		b = appendEstimate(b, d, mv)
+		return append(b, ")."...)
 	case rVoided:
-		return fmt.Sprintf("Back: some of the evidence behind hiding it was withdrawn (%s).", estimate)
+		b = append(b, "Back: some of the evidence behind hiding it was withdrawn ("...)
+		b = appendEstimate(b, d, mv)
+		return append(b, ")."...)
 	case rExpired:
-		return "Back: the time it was hidden for has run out."
+		return append(b, "Back: the time it was hidden for has run out."...)
 	case rOverride:
-		return "Shown again by your instructor."
+		return append(b, "Shown again by your instructor."...)
 	}
-	if ev.Attempts == 0 {
-		return "No answers yet."
+	if d.Evidence.Attempts == 0 {
+		return append(b, "No answers yet."...)
 	}
 	if mv.mastered {
-		return fmt.Sprintf("Mastered earlier: %s; kept visible since then.", estimate)
+		b = append(b, "Mastered earlier: "...)
+		b = appendEstimate(b, d, mv)
+		return append(b, "; kept visible since then."...)
 	}
-	return fmt.Sprintf("Not mastered yet: %s.", estimate)
+	b = append(b, "Not mastered yet: "...)
+	b = appendEstimate(b, d, mv)
+	return append(b, '.')
 }
