@@ -98,3 +98,15 @@ func BenchmarkNormalizeParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParse is the JSON parser alone (the tree the validator walks).
+func BenchmarkParse(b *testing.B) {
+	var p jparser
+	benchEach(b, func(b *testing.B, raw []byte) {
+		for b.Loop() {
+			if p.parse(raw, DefaultMaxDepth) < 0 {
+				b.Fatal(p.err)
+			}
+		}
+	})
+}

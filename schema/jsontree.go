@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -271,12 +272,15 @@ func (p *jparser) string() (int32, int32, bool) {
 	ascii := true
 	for i < len(s) {
 		// Skip 8 plain bytes at a time: none is '"', '\\', a control
-		// character or non-ASCII.
+		// character or non-ASCII. A word holding one stops at its first:
+		// the lowest flagged byte is always a true match (a false flag
+		// only comes from a borrow out of a matching byte below it).
 		for i+8 <= len(s) {
 			w := binary.LittleEndian.Uint64(s[i:])
 			q := w ^ (swarLo * '"')
 			b := w ^ (swarLo * '\\')
-			if ((q-swarLo)&^q|(b-swarLo)&^b|(w-swarLo*0x20)&^w|w)&swarHi != 0 {
+			if m := ((q-swarLo)&^q | (b-swarLo)&^b | (w-swarLo*0x20)&^w | w) & swarHi; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			i += 8
