@@ -26,7 +26,14 @@ func isIRI(s []byte) bool {
 	if i == 0 || i >= len(s) || s[i] != ':' || i+1 == len(s) {
 		return false
 	}
-	for j := i + 1; j < len(s); j++ {
+	j := i + 1
+	// Four bytes at a time while all are plain (class iriOK is 0).
+	for ; j+4 <= len(s); j += 4 {
+		if iriClass[s[j]]|iriClass[s[j+1]]|iriClass[s[j+2]]|iriClass[s[j+3]] != iriOK {
+			break
+		}
+	}
+	for ; j < len(s); j++ {
 		switch iriClass[s[j]] {
 		case iriBad:
 			return false
@@ -242,6 +249,24 @@ func isTChar(c byte) bool {
 // or a private-use tag ("x-..."), or one of the irregular grandfathered tags.
 // Subtags are compared case-insensitively.
 func isLangTag(s []byte) bool {
+	switch {
+	case len(s) == 0:
+		return false
+	case len(s) <= 3:
+		if len(s) >= 2 && allAlpha(s) { // language alone: "en", "fil"
+			return true
+		}
+	case len(s) <= 6 && s[len(s)-3] == '-':
+		// language and region, the usual shape: "en-US", "fil-PH"
+		if allAlpha(s[:len(s)-3]) && len(s) >= 5 && isAlpha(s[len(s)-2]) && isAlpha(s[len(s)-1]) {
+			return true
+		}
+	}
+	return isLangTagFull(s)
+}
+
+// isLangTagFull is isLangTag without the fast paths for common shapes.
+func isLangTagFull(s []byte) bool {
 	if len(s) == 0 {
 		return false
 	}

@@ -100,3 +100,61 @@ func TestUUID(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatFastPaths compares the fast paths of isLangTag and isIRI with
+// the plain definitions on every short string over an alphabet of the
+// characters that matter to them.
+func TestFormatFastPaths(t *testing.T) {
+	isIRIPlain := func(s []byte) bool {
+		i := 0
+		for ; i < len(s); i++ {
+			c := s[i]
+			if isAlpha(c) || i > 0 && (isDigit(c) || c == '+' || c == '-' || c == '.') {
+				continue
+			}
+			break
+		}
+		if i == 0 || i >= len(s) || s[i] != ':' || i+1 == len(s) {
+			return false
+		}
+		for j := i + 1; j < len(s); j++ {
+			switch iriClass[s[j]] {
+			case iriBad:
+				return false
+			case iriPct:
+				if j+2 >= len(s) || !isHexDigit(s[j+1]) || !isHexDigit(s[j+2]) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	var walk func(prefix []byte, alphabet string, depth int, fn func([]byte))
+	walk = func(prefix []byte, alphabet string, depth int, fn func([]byte)) {
+		fn(prefix)
+		if depth == 0 {
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			walk(append(prefix, alphabet[i]), alphabet, depth-1, fn)
+		}
+	}
+	n := 0
+	walk(nil, "aZ1-xi", 7, func(s []byte) {
+		n++
+		if got, want := isLangTag(s), isLangTagFull(s); got != want {
+			t.Errorf("isLangTag(%q) = %v, plain definition says %v", s, got, want)
+		}
+	})
+	for _, head := range []string{"", "h:", "urn:x"} {
+		walk([]byte(head), "a% F<:", 7, func(s []byte) {
+			n++
+			if got, want := isIRI(s), isIRIPlain(s); got != want {
+				t.Errorf("isIRI(%q) = %v, plain definition says %v", s, got, want)
+			}
+		})
+	}
+	if n < 100000 {
+		t.Fatalf("only %d strings compared", n)
+	}
+}
