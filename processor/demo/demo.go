@@ -245,6 +245,11 @@ func (d *Demo) start(ctx context.Context) error {
 	if err := d.waitReady(ctx, 60*time.Second); err != nil {
 		return err
 	}
+	// The re-key stage's group too, so the throughput measures processing,
+	// not the broker's initial rebalance delay (3 s on a real Kafka).
+	if err := d.waitStable(ctx, kc, d.pcfg.Group+".rekey", 60*time.Second); err != nil {
+		return err
+	}
 	d.started = time.Now()
 	if err := d.produce(ctx, cohort); err != nil {
 		return err
@@ -283,32 +288,74 @@ func (d *Demo) waitReady(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-// cohort generates the simulated cohort.
+// waitStable waits until group is Stable with at least one member.
+func (d *Demo) waitStable(ctx context.Context, kc *kafka.Client, group string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	state := "unknown"
+	for {
+		resp, err := kc.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+		if err == nil && len(resp.Groups) == 1 && resp.Groups[0].Error == nil {
+			g := resp.Groups[0]
+			if g.GroupState == "Stable" && len(g.Members) > 0 {
+				return nil
+			}
+			state = g.GroupState
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("consumer group %s not stable after %v (state %s, last error %v)", group, limit, state, err)
+		}
+		select {
+		case <-d.done:
+			return d.runError()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// cohort generates the simulated cohort. Its session starts span the four
+// weeks before the start of today (UTC); since sessions queued behind
+// others can run days past the span, the window moves back by whole days
+// until the last statement lies before today: a statement from the future
+// would be odd in the decisions, and Kafka 4 rejects timestamps more than
+// an hour ahead (log.message.timestamp.after.max.ms).
 func (d *Demo) cohort() (*simulate.Generator, []simulate.Message, error) {
 	sc := simulate.DefaultConfig()
 	sc.Seed = d.cfg.Seed
 	sc.Learners = d.cfg.Learners
-	day := d.cfg.Now().UTC().Truncate(24 * time.Hour)
-	sc.Start = day.Add(-sc.Span)
-	gen, err := simulate.New(sc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot simulate the cohort: %w", err)
-	}
-	var msgs []simulate.Message
-	seen := map[string]bool{}
-	for {
-		m, ok := gen.Next()
-		if !ok {
-			break
+	today := d.cfg.Now().UTC().Truncate(24 * time.Hour)
+	sc.Start = today.Add(-sc.Span)
+	for attempt := 0; ; attempt++ {
+		gen, err := simulate.New(sc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot simulate the cohort: %w", err)
 		}
-		if !seen[m.Learner] {
-			seen[m.Learner] = true
-			d.learners = append(d.learners, m.Learner)
+		var msgs []simulate.Message
+		var last time.Time
+		for {
+			m, ok := gen.Next()
+			if !ok {
+				break
+			}
+			if m.Time.After(last) {
+				last = m.Time
+			}
+			msgs = append(msgs, m)
 		}
-		msgs = append(msgs, m)
+		if !last.After(today) || attempt == 3 {
+			seen := map[string]bool{}
+			for _, m := range msgs {
+				if !seen[m.Learner] {
+					seen[m.Learner] = true
+					d.learners = append(d.learners, m.Learner)
+				}
+			}
+			d.truth = gen.Stats()
+			return gen, msgs, nil
+		}
+		sc.Start = sc.Start.Add(-(last.Sub(today).Truncate(24*time.Hour) + 24*time.Hour))
 	}
-	d.truth = gen.Stats()
-	return gen, msgs, nil
 }
 
 func (d *Demo) writer(topic string) *kafka.Writer {

@@ -18,7 +18,7 @@ import (
 // simulator's ground truth, and every example is what the client reads.
 func runDemo(t *testing.T, cfg Config) *Summary {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	d, err := Start(ctx, cfg)
 	if err != nil {
@@ -34,7 +34,7 @@ func runDemo(t *testing.T, cfg Config) *Summary {
 			t.Error("Done not closed after Stop")
 		}
 	}()
-	s, err := d.Wait(ctx, 60*time.Second)
+	s, err := d.Wait(ctx, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func runDemo(t *testing.T, cfg Config) *Summary {
 	}
 	// Each example is what a recommendation service reads through the
 	// client, by IFI and by key.
-	rdb := redis.NewClient(&redis.Options{Addr: s.Redis[0]})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: s.Redis, IsClusterMode: len(s.Redis) > 1})
 	defer rdb.Close()
 	secret := cfg.Secret
 	if secret == "" {
@@ -141,10 +141,19 @@ func TestDemoRealServers(t *testing.T) {
 			t.Errorf("run %d: in-process %v, prefix %q, topics %v", i, s.InProcess, s.Prefix, s.Topics)
 		}
 		prefixes = append(prefixes, s.Prefix)
+		t.Logf("real Kafka + Redis, run %d: %d statements accounted for in %v (%.0f/s)", i, s.Produced, s.Elapsed, s.Rate())
 	}
 	if prefixes[0] == prefixes[1] {
 		t.Errorf("two runs share the Redis prefix %q", prefixes[0])
 	}
+}
+
+// TestDemoRedisCluster runs the demo against real Kafka and a Redis
+// Cluster: every key of a learner shares one hash slot.
+func TestDemoRedisCluster(t *testing.T) {
+	k, rc := testenv.Kafka(t), testenv.RedisCluster(t)
+	s := runDemo(t, Config{Learners: 20, Seed: 4, HTTPAddr: "127.0.0.1:0", Brokers: []string{k}, Redis: rc})
+	t.Logf("real Kafka + Redis Cluster: %d statements accounted for in %v (%.0f/s)", s.Produced, s.Elapsed, s.Rate())
 }
 
 func TestStartRejects(t *testing.T) {
@@ -162,4 +171,59 @@ func TestStartRejects(t *testing.T) {
 	f(Config{Learners: -1, HTTPAddr: "127.0.0.1:0"}, "learners")
 	f(Config{Partitions: 1000, HTTPAddr: "127.0.0.1:0"}, "partitions")
 	f(Config{HTTPAddr: "no-port"}, "http")
+}
+
+// TestCohortEndsBeforeToday: whatever the seed, no statement lies after
+// the start of today (Kafka 4 rejects timestamps over an hour ahead).
+func TestCohortEndsBeforeToday(t *testing.T) {
+	now := time.Date(2026, 11, 28, 18, 30, 0, 0, time.UTC)
+	today := now.Truncate(24 * time.Hour)
+	f := func(seed uint64, learners int) {
+		t.Helper()
+		d := &Demo{cfg: Config{Seed: seed, Learners: learners, Now: func() time.Time { return now }}}
+		_, msgs, err := d.cohort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last time.Time
+		for _, m := range msgs {
+			if m.Time.After(last) {
+				last = m.Time
+			}
+		}
+		if last.After(today) {
+			t.Errorf("seed %d, %d learners: last statement at %v, after %v", seed, learners, last, today)
+		}
+		if len(d.learners) == 0 || len(d.learners) > learners || d.truth.Messages != len(msgs) {
+			t.Errorf("seed %d, %d learners: %d learners seen, stats %d messages of %d", seed, learners, len(d.learners), d.truth.Messages, len(msgs))
+		}
+	}
+	f(4, 20) // runs 49 h past its four weeks unshifted
+	f(4, 50) // 95 h
+	f(6, 200)
+	f(1, 200)
+}
+
+// TestWaitReportsAMissingStatement: when the processor cannot account for
+// every produced statement (here: one more claimed than produced), Wait
+// fails once the counts stop moving, with the counts reached.
+func TestWaitReportsAMissingStatement(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d, err := Start(ctx, Config{Learners: 5, HTTPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	if _, err := d.Wait(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	d.produced++
+	s, err := d.Wait(ctx, 2*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "stalled") {
+		t.Fatalf("Wait with a missing statement: %v, want a stall error", err)
+	}
+	if s == nil || s.Accounted() || s.Processed+s.DeadLettered+s.Duplicate != s.Produced-1 {
+		t.Errorf("summary after the stall: %+v", s)
+	}
 }

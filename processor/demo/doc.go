@@ -29,10 +29,14 @@
 //
 // # kfake and kafka-go
 //
-// kafka-go v0.4.51's ConsumerGroup (FindCoordinator, JoinGroup v2,
-// SyncGroup v1, Heartbeat, OffsetCommit v2, OffsetFetch, LeaveGroup),
-// reader (Fetch, ListOffsets), writer (Produce with acks=all) and client
-// (CreateTopics, Metadata) all work against kfake with NumBrokers(1); see
-// the package tests. kfake refuses session timeouts under 6 s, so the demo
-// uses 6 s with a 500 ms heartbeat.
+// kafka-go v0.4.51 runs unchanged against kfake with NumBrokers(1): the
+// consumer groups (FindCoordinator v0, JoinGroup v2 negotiated from v1-v2,
+// SyncGroup v0, Heartbeat v0, OffsetCommit v2, OffsetFetch v1, LeaveGroup
+// v0 on group close), the partition readers (Fetch, ListOffsets), the
+// writers (Produce with acks=all) and the client (CreateTopics, Metadata,
+// ListOffsets, OffsetFetch); the package tests run all of it, re-keying
+// on. Limits found: kfake refuses session timeouts under 6 s (the demo
+// uses 6 s with a 500 ms heartbeat), and kafka-go serves metadata from a
+// transport cache refreshed every 6 s, so the demo creates every topic,
+// through its own transport, before the processor's first request.
 package demo

@@ -74,24 +74,33 @@ func (s *Summary) Rate() float64 {
 }
 
 // Wait polls until every produced statement is accounted for (see
-// Summary.Accounted) or limit passes, then reads the decisions from Redis
-// and returns the summary. It fails when the processor stopped, ctx ended
-// or the accounting did not complete in time; the summary returned with
-// the latter error holds the counts reached.
-func (d *Demo) Wait(ctx context.Context, limit time.Duration) (*Summary, error) {
-	deadline := time.Now().Add(limit)
+// Summary.Accounted), then reads the decisions from Redis and returns the
+// summary. It gives up when the counts and commits have not moved for
+// stall (a stuck processor, not a slow machine), when the processor
+// stopped or when ctx ended; the summary returned with that error holds
+// the counts reached.
+func (d *Demo) Wait(ctx context.Context, stall time.Duration) (*Summary, error) {
 	kc := d.srv.kafkaClient()
-	s := &Summary{}
+	var s *Summary
+	type progress struct {
+		done        int
+		uncommitted int64
+	}
+	var last progress
+	moved := time.Now()
 	for {
 		s = d.count(ctx, kc)
 		if s.Accounted() {
 			s.Elapsed = time.Since(d.started)
 			break
 		}
-		if time.Now().After(deadline) {
+		if p := (progress{s.Processed + s.DeadLettered + s.Duplicate, s.Uncommitted}); p != last {
+			last, moved = p, time.Now()
+		}
+		if time.Since(moved) > stall {
 			s.Elapsed = time.Since(d.started)
-			return s, fmt.Errorf("not every statement accounted for after %v: produced %d, processed %d + dead-lettered %d + duplicate %d, %d offsets uncommitted",
-				limit, s.Produced, s.Processed, s.DeadLettered, s.Duplicate, s.Uncommitted)
+			return s, fmt.Errorf("stalled for %v before every statement was accounted for: produced %d, processed %d + dead-lettered %d + duplicate %d, %d offsets uncommitted",
+				stall, s.Produced, s.Processed, s.DeadLettered, s.Duplicate, s.Uncommitted)
 		}
 		select {
 		case <-d.done:
