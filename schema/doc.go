@@ -10,7 +10,13 @@
 //     reusable arena. It enforces Options.MaxBytes before reading and
 //     Options.MaxDepth while reading, keeps every member of an object (so
 //     duplicate keys are seen: encoding/json silently keeps the last one),
-//     and rejects invalid UTF-8.
+//     and rejects invalid UTF-8. The arena is pointer-free: nodes and
+//     members refer to each other by int32 index and to their text by
+//     (offset, length) spans into the document or, for strings that
+//     carried escapes, into one decode buffer, so the GC never scans it
+//     and appending costs no write barrier. Strings are scanned a word
+//     (8 bytes) at a time up to the first quote, backslash, control or
+//     non-ASCII byte.
 //  2. A single-pass validator (validate.go, validate_parts.go) walks the
 //     tree, checks every rule of the data model (required properties,
 //     types, IRIs, UUIDs, RFC 5646 language maps, ISO 8601 timestamps and
@@ -60,9 +66,18 @@
 //
 // A Decoder is safe for concurrent use; its configuration is read-only
 // after NewDecoder and per-call scratch (parser arena, validator state,
-// HMAC) comes from a sync.Pool, so a steady stream of Normalize calls
-// allocates only the strings the Evidence keeps. Nothing in the package
-// panics on any input; FuzzNormalize guards that.
+// HMAC state, canonical-IFI buffer) comes from a sync.Pool, so a steady
+// stream of Normalize calls allocates only the strings the Evidence keeps:
+// Learner and Content (Verb is the VerbMap's own string for a known verb),
+// plus Skills and Notes when there are any. TestNormalizeAllocations pins
+// these counts. The learner key is built without intermediate strings
+// (keymac.go): the canonical IFI goes into a scratch buffer (ASCII
+// identifiers; anything else takes the Canonical* string functions, whose
+// Unicode rules define the form), and the HMAC reuses a hash whose Reset
+// restores the precomputed padded-key state. LearnerKeyer.Key pools the
+// same state. Figures: docs/benchmarks/schema.md.
+//
+// Nothing in the package panics on any input; FuzzNormalize guards that.
 //
 // ReadStream splits a single statement, an array or NDJSON into raw
 // statements with index and line numbers, for the validate command.
