@@ -7,12 +7,18 @@ type Mark struct {
 	version uint64
 	events  uint64 // sequence number after the last event handed out
 	eng     uint64 // sequence number after the last engagement change handed out
+	changes uint16 // which Changes call (Learner.changes after it)
 }
 
 // Changes is what changed in a learner since its last Clean.
 type Changes struct {
-	Decisions []decision.Decision // every pair re-decided (evidence or state changed)
-	Events    []decision.Event    // suppressed/unsuppressed/barely_touched events, in order
+	// Decisions holds every pair whose current Decision (every field,
+	// evidence and explanation included) differs from the one last handed
+	// out and made durable (cleaned), so that the stored decisions equal
+	// the current ones whatever the flush cadence. A pair handed out by a
+	// Changes call not followed by its Clean is handed out again.
+	Decisions []decision.Decision
+	Events    []decision.Event // suppressed/unsuppressed/barely_touched events, in order
 	// Engagement is the current engagement of every pair whose engagement
 	// changed (for the learner's engagement hash).
 	Engagement []PairEngagement
@@ -26,27 +32,47 @@ type Changes struct {
 // Changes appends to ch the learner's changed decisions and pending events
 // and sets ch.Mark. It does not clear them: call Clean(ch.Mark) once they
 // are durable.
+//
+// Only items re-decided since the last Clean (dirty) can have a new
+// Decision: every change of what a decision rests on (the item's state, a
+// skill cell it shares, an override, the review sweep) re-decides the items
+// it affects. Each such item's Decision is built and fingerprinted
+// (decisionFingerprint) and handed out when the fingerprint differs from
+// the last one handed out, or when that one is not known durable yet.
 func (l *Learner) Changes(ch *Changes) {
-	snap := l.eng.cat.Snapshot()
+	e := l.eng
+	snap := e.cat.Snapshot()
+	l.changes++
 	for i := range l.items {
-		if l.items[i].dirty() {
-			ch.Decisions = append(ch.Decisions, l.eng.decisionOf(l, &l.items[i], snap))
+		it := &l.items[i]
+		if it.dirty() || it.bits&iFpPending != 0 {
+			d := e.decisionBody(it, e.view(l, it, snap))
+			if fp := e.decisionFingerprint(it, &d); fp != it.fp || it.bits&iFpPending != 0 {
+				d.Explanation = string(e.expBuf)
+				ch.Decisions = append(ch.Decisions, d)
+				it.fp = fp
+				it.bits |= iFpPending
+			}
 		}
-		if l.items[i].bits&iEngDirty != 0 {
-			ch.Engagement = append(ch.Engagement, l.eng.pairEngagement(&l.items[i]))
+		if it.bits&iEngDirty != 0 {
+			ch.Engagement = append(ch.Engagement, e.pairEngagement(it))
 		}
 	}
 	for i := range l.events {
-		ch.Events = append(ch.Events, l.eng.event(l, &l.events[i]))
+		ch.Events = append(ch.Events, e.event(l, &l.events[i]))
 	}
 	for i := range l.engCh {
-		ch.EngagementChanges = append(ch.EngagementChanges, l.eng.engagementChange(&l.engCh[i]))
+		ch.EngagementChanges = append(ch.EngagementChanges, e.engagementChange(&l.engCh[i]))
 	}
-	ch.Mark = Mark{version: l.version, events: l.evBase + uint64(len(l.events)), eng: l.engBase + uint64(len(l.engCh))}
+	ch.Mark = Mark{version: l.version, events: l.evBase + uint64(len(l.events)), eng: l.engBase + uint64(len(l.engCh)), changes: l.changes}
 }
 
 // Clean forgets the events up to the mark and, when nothing changed since
-// the mark was taken, clears the dirty flags.
+// the mark was taken, clears the dirty flags. When the mark is of the
+// latest Changes call, the decisions it handed out are known durable: an
+// item is handed out again only when its Decision changes. (A mark of an
+// earlier call leaves them pending, to be handed out again: harmless
+// rewrites of what is stored.)
 func (l *Learner) Clean(m Mark) {
 	if m.events > l.evBase {
 		n := int(min(m.events-l.evBase, uint64(len(l.events))))
@@ -61,11 +87,26 @@ func (l *Learner) Clean(m Mark) {
 		l.engCh = l.engCh[:k]
 		l.engBase += uint64(n)
 	}
-	if m.version == l.version {
-		l.dirty = false
-		for i := range l.items {
-			l.items[i].bits &^= iDirty | iEngDirty
+	latest, same := m.changes == l.changes, m.version == l.version
+	if !latest && !same {
+		return
+	}
+	pending := false
+	for i := range l.items {
+		it := &l.items[i]
+		if latest {
+			it.bits &^= iFpPending
 		}
+		if same {
+			it.bits &^= iEngDirty
+			if it.bits&iFpPending == 0 {
+				it.bits &^= iDirty
+			}
+		}
+		pending = pending || it.bits&iFpPending != 0
+	}
+	if same && !pending {
+		l.dirty = false
 	}
 }
 

@@ -35,7 +35,8 @@
 // last wrong answer times), so the model choice is a policy value that can be
 // changed without losing history. The state is laid out for memory: times
 // are 32-bit unix seconds (decisions are made and published to the second),
-// an item is 104 bytes with its published decision and engagement, a skill
+// an item is 112 bytes with its published decision, engagement and the
+// fingerprint of its last handed-out decision, a skill
 // cell 40; rarely
 // used state (an operator's override, offsets of further partitions, voids
 // awaiting their statement) lives in a side table allocated on first use;
@@ -137,11 +138,28 @@
 // for every model (under elo an easier or harder sibling can become
 // mastered, or stop being mastered, without the answered item's decision
 // changing; under every model a suppressed sibling's review date moves with
-// the skill's last practice). A sibling is handed out by Changes only when
-// its decision (suppressed, reason, since, until) changed; the evidence
-// figures of an unchanged sibling are refreshed when it is next handed out.
-// After any evidence (and the review sweep at its time) every pair's
-// published decision equals one made from scratch (TestEveryDecisionIsFresh).
+// the skill's last practice). After any evidence (and the review sweep at
+// its time) every pair's published decision equals one made from scratch
+// (TestEveryDecisionIsFresh).
+//
+// Flush-timing independence: Changes hands out every re-decided pair whose
+// full Decision (suppression, times, evidence figures, explanation) differs
+// from the one last handed out, compared by a 64-bit fingerprint kept per
+// item; a pair handed out by a Changes call is handed out again until the
+// Clean of that call says it is durable. So the stored decisions equal the
+// current ones whatever the flush cadence, failed flushes included
+// (TestPublishedDecisionsIndependentOfFlushCadence), and a re-decided pair
+// whose Decision did not move is not written again.
+//
+// # Flush cost
+//
+// Changes and AppendBinary run for every changed learner at every flush,
+// so they avoid allocation: explanations and event ids are appended with
+// strconv into engine buffers (one string per decision handed out), skill
+// name lists are built once per skill set and shared, and AppendBinary
+// indexes its name and set tables through generation-stamped arrays
+// instead of maps and sorts reused index slices (slices.SortFunc) for the
+// canonical order; AppendOffsets reads offsets into the caller's slice.
 // Only pairs the learner has touched are decided: content of a mastered
 // skill the learner never saw gets no decision.
 //

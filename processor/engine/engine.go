@@ -74,9 +74,11 @@ type Engine struct {
 	mItems   []int
 	mSkills  []int
 
-	// flush scratch: explanation and event id bytes, skill names per set
+	// flush scratch: explanation, event id and fingerprint bytes, skill
+	// names per set
 	expBuf       []byte
 	idBuf        []byte
+	fpBuf        []byte
 	setNameCache [][]string
 }
 

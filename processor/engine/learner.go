@@ -86,18 +86,22 @@ type published struct {
 	suppressed bool
 }
 
-// item is one learner-content pair: 104 bytes. The published decision is
+// item is one learner-content pair: 112 bytes. The published decision is
 // flattened into it; an operator's override (rare) lives in the learner's
 // side table (extra.manual), flagged here.
 type item struct {
 	content  uint32 // engine-local content id
 	saved    uint16 // epoch in which st was checkpointed
 	reason   uint8  // of the published decision
-	bits     uint8  // iSuppressed, iDirty, iManualSuppress, iManualLift, iEngDirty, iBarely
+	bits     uint8  // iSuppressed, iDirty, iManualSuppress, iManualLift, iEngDirty, iBarely, iFpPending
 	st       itemState
 	since    uint32 // published decision, unix seconds
 	until    uint32 // 0 none
 	mastered uint32 // engagement mastered mark (Pair.MasteredAt), unix seconds; 0 none
+	// fp is the fingerprint of the Decision last handed out by Changes
+	// (decisionFingerprint; 0 none, e.g. after a load): with iFpPending it
+	// is not yet known durable (no Clean of that Changes call yet).
+	fp uint64
 }
 
 const (
@@ -105,12 +109,16 @@ const (
 	iDirty
 	iManualSuppress
 	iManualLift
-	iEngDirty // engagement changed since the last Clean
-	iBarely   // marked barely touched in the current episode (event recorded)
+	iEngDirty  // engagement changed since the last Clean
+	iBarely    // marked barely touched in the current episode (event recorded)
+	iFpPending // fp was handed out by the latest Changes, not yet cleaned
 )
 
 func (it *item) suppressed() bool { return it.bits&iSuppressed != 0 }
-func (it *item) dirty() bool      { return it.bits&iDirty != 0 }
+
+// dirty: re-decided since the last Clean, so its published decision may
+// differ from the one last handed out.
+func (it *item) dirty() bool { return it.bits&iDirty != 0 }
 
 func (it *item) pub() published {
 	p := published{since: ms(it.since), reason: it.reason, suppressed: it.suppressed()}
@@ -216,6 +224,7 @@ type Learner struct {
 	engBase   uint64 // sequence number of engCh[0]
 	version   uint64
 	partition int32
+	changes   uint16 // Changes calls, for Mark (wraps; only recent marks are compared)
 	epoch     uint16
 	split     uint16
 	ckISplit  uint16

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"math"
 	"strconv"
 	"time"
@@ -161,20 +162,19 @@ func (e *Engine) judge(l *Learner, it *item, at int64, snap *catalog.Snapshot) v
 	return v
 }
 
-// evaluate re-decides an item the evidence (or the caller) touched: its
-// decision is handed out by the next Changes whether or not it changed.
+// evaluate re-decides an item the evidence (or the caller) touched.
 func (e *Engine) evaluate(l *Learner, it *item, at int64, src Source, c cause) {
 	e.decide(l, it, at, src, c)
-	it.bits |= iDirty
 	l.touch()
 }
 
 // decide re-decides an item at time at (unix ms) and records a decision
 // event when its suppression starts, ends or changes reason. It marks the
-// item changed only when its published decision (suppressed, reason, since,
-// until) changed, so that re-deciding the siblings of an answered item
-// writes only those whose decision moved.
+// item dirty whether or not its suppression moved: the evidence behind it
+// (attempts, estimate, explanation) may have, and the next Changes hands
+// the item out when its full Decision differs from the one last handed out.
 func (e *Engine) decide(l *Learner, it *item, at int64, src Source, c cause) {
+	it.bits |= iDirty
 	snap := e.cat.Snapshot()
 	v := e.judge(l, it, at, snap)
 	if c == causeEvidence || c == causeVoid {
@@ -196,7 +196,6 @@ func (e *Engine) decide(l *Learner, it *item, at int64, src Source, c cause) {
 	default:
 		return
 	}
-	it.bits |= iDirty
 	l.touch()
 }
 
@@ -266,6 +265,15 @@ func (e *Engine) decisionOf(l *Learner, it *item, snap *catalog.Snapshot) decisi
 }
 
 func (e *Engine) decisionFrom(it *item, mv view) decision.Decision {
+	d := e.decisionBody(it, mv)
+	d.Explanation = string(e.expBuf)
+	return d
+}
+
+// decisionBody builds the Decision of an item but its Explanation, which
+// it leaves in e.expBuf: Changes turns it into a string only for the
+// decisions it hands out.
+func (e *Engine) decisionBody(it *item, mv view) decision.Decision {
 	p := it.pub()
 	d := decision.Decision{
 		Content:    e.contents[it.content].name,
@@ -295,8 +303,31 @@ func (e *Engine) decisionFrom(it *item, mv view) decision.Decision {
 		ev.Rating = math.Max(0, float64(it.st.rating))
 	}
 	e.expBuf = e.appendExplanation(e.expBuf[:0], it, &d, mv)
-	d.Explanation = string(e.expBuf)
 	return d
+}
+
+// decisionFingerprint is a 64-bit hash of every field of a Decision built
+// by decisionBody for the item (its explanation taken from e.expBuf, its
+// skills by the item's skill set, which names them), never 0. Equal
+// decisions have equal fingerprints; a change in any field changes the
+// fingerprint but with probability 2^-64.
+func (e *Engine) decisionFingerprint(it *item, d *decision.Decision) uint64 {
+	b := e.fpBuf[:0]
+	b = append(b, boolByte(d.Suppressed), byte(len(d.Reason)))
+	b = append(b, d.Reason...)
+	ev := &d.Evidence
+	for _, v := range [...]uint64{uint64(d.Since), uint64(d.Until), uint64(ev.Attempts), uint64(ev.Correct),
+		math.Float64bits(ev.PKnown), uint64(ev.Streak), uint64(ev.LastPractice), math.Float64bits(ev.Rating),
+		uint64(it.st.set), uint64(len(ev.Model)), uint64(len(e.expBuf))} {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	b = append(b, ev.Model...)
+	b = append(b, e.expBuf...)
+	e.fpBuf = b
+	if h := xxhash.Sum64(b); h != 0 {
+		return h
+	}
+	return 1
 }
 
 // setNames returns the skill names of a skill set, nil for the empty set.
