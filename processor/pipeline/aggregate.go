@@ -27,7 +27,8 @@ type aggStage struct {
 	store      Store
 	out        Producer
 	open       ReaderFactory
-	routeCheck bool // rekey off: report statements not keyed by learner key
+	figures    Figures // nil: no per-content engagement figures
+	routeCheck bool    // rekey off: report statements not keyed by learner key
 	health     *Health
 	// hard ends only when the stop is forced; final flushes run under it
 	// (bounded by FlushTimeout), not under the generation's context.
@@ -55,6 +56,11 @@ type genState struct {
 
 	committed map[int32]int64 // next-offsets committed; the flusher's own
 	forgets   []forgetReq     // control records awaiting the next flush (control.go)
+	figs      figureState     // per-content engagement figures; the flusher's own
+
+	// pausedSince is when the previous generation ended; the first flush of
+	// this one observes the rebalance pause and clears it. The flusher's own.
+	pausedSince time.Time
 }
 
 // snapshot is what a flush covers: everything dispatched before it.
@@ -81,10 +87,8 @@ func (g *genState) take() snapshot {
 func (s *aggStage) runGeneration(gen generation) {
 	assigned := gen.Partitions(s.topic)
 	s.mu.Lock()
-	if !s.ended.IsZero() {
-		s.m.RebalancePause.Observe(time.Since(s.ended).Seconds())
-	}
-	gs := &genState{marks: map[int32]int64{}, committed: map[int32]int64{}, budget: newBudget(s.cfg.MaxInFlight), kick: make(chan struct{}, 1)}
+	gs := &genState{marks: map[int32]int64{}, committed: map[int32]int64{}, budget: newBudget(s.cfg.MaxInFlight), kick: make(chan struct{}, 1),
+		pausedSince: s.ended}
 	s.inFlight = gs.budget
 	s.mu.Unlock()
 	s.health.setAssigned(len(assigned))
@@ -424,6 +428,12 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 		s.m.Decisions.WithLabelValues(string(b.Events[i].Kind), string(b.Events[i].Decision.Reason)).Inc()
 	}
 
+	// The figures first: no learner state may be durable ahead of the
+	// figures of the statements it reflects (docs/engagement.md).
+	if s.figures != nil && !s.writeFigures(ctx, gs, snap.marks, b.EngagementChanges) {
+		return false
+	}
+
 	if len(b.Learners) > 0 {
 		attempt := 0
 		ok := s.retry(ctx, "write learners to redis", func(ctx context.Context) error {
@@ -462,6 +472,12 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 	}
 	for _, f := range snap.forgets {
 		close(f.done)
+	}
+	if !gs.pausedSince.IsZero() {
+		// the rebalance pause: from the previous generation's end to this
+		// generation's first durable flush
+		s.m.RebalancePause.Observe(time.Since(gs.pausedSince).Seconds())
+		gs.pausedSince = time.Time{}
 	}
 	s.agg.Release(b)
 	gs.budget.release(snap.pending)

@@ -157,6 +157,7 @@ func TestCrashKill9MidStreamEqualsCleanPass(t *testing.T) {
 	o := runOracle(t, by)
 	r.checkRedis(o)
 	r.checkDecisionTopic(o)
+	r.checkEngagement(o)
 }
 
 func TestTwoInstancesOneGroupEqualsCleanPass(t *testing.T) {
@@ -185,4 +186,5 @@ func TestTwoInstancesOneGroupEqualsCleanPass(t *testing.T) {
 	o := runOracle(t, by)
 	r.checkRedis(o)
 	r.checkDecisionTopic(o)
+	r.checkEngagement(o)
 }

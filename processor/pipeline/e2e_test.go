@@ -18,5 +18,6 @@ func TestEndToEndEqualsCleanPass(t *testing.T) {
 	o := runOracle(t, by)
 	r.checkRedis(o)
 	r.checkDecisionTopic(o)
+	r.checkEngagement(o)
 	t.Logf("%d statements, %d learners, %d decision events", len(msgs), len(o.state), len(o.events))
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/unpair/unpair/processor/catalog"
 	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/engagement"
 	"github.com/unpair/unpair/processor/engine"
 	"github.com/unpair/unpair/processor/shard"
 	"github.com/unpair/unpair/processor/simulate"
@@ -117,6 +118,9 @@ func cohort(t testing.TB, learners, sessions int, seed uint64) []simulate.Messag
 	sc.VoidShare = 0.05
 	sc.RatingShare = 0.2
 	sc.DislikeShare = 0.05
+	// Recent enough for the per-content engagement figures, whose day keys
+	// expire 30 days after the day (engagement.DefaultRetention).
+	sc.Start = time.Now().UTC().Truncate(24 * time.Hour).Add(-sc.Span - 24*time.Hour + 8*time.Hour)
 	msgs, _, _, err := simulate.Cohort(sc)
 	if err != nil {
 		t.Fatal(err)
@@ -132,8 +136,15 @@ func (r *rig) produce(msgs []simulate.Message) {
 		Transport: &kafka.Transport{}}
 	defer w.Close()
 	out := make([]kafka.Message, len(msgs))
+	now := time.Now()
 	for i, m := range msgs {
+		// The broker refuses record times more than an hour ahead
+		// (log.message.timestamp.after.max.ms): some statements of a recent
+		// cohort are sent late, so their send time is now.
 		out[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+		if m.Time.After(now) {
+			out[i].Time = now
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -275,6 +286,10 @@ type oracle struct {
 	state     map[string][]byte
 	decisions map[string]map[string]decision.Decision // learner -> content -> decision
 	events    map[string]decision.Event
+	// engagement: the learners' pair engagement as stored (content -> :e
+	// value) and each partition's per-content figures (figures_test.go)
+	engagement map[string]map[string]string
+	figures    map[int32]engagement.Batch
 }
 
 // runOracle applies the by-learner topic, partition by partition in offset
@@ -287,6 +302,14 @@ func runOracle(t testing.TB, by map[int][]kafka.Message) *oracle {
 // runOracleOver is runOracle; skipInvalid skips statements the decoder
 // rejects (an input topic read directly) instead of failing.
 func runOracleOver(t testing.TB, by map[int][]kafka.Message, skipInvalid bool) *oracle {
+	t.Helper()
+	return runOracleWith(t, by, skipInvalid, time.Time{})
+}
+
+// runOracleWith is runOracleOver; a non-zero sweepAt sweeps every learner
+// at that time after the stream (Aggregator.Sweep), as a test that sweeps
+// the processor once it is done does.
+func runOracleWith(t testing.TB, by map[int][]kafka.Message, skipInvalid bool, sweepAt time.Time) *oracle {
 	t.Helper()
 	agg, err := shard.New(engine.DefaultConfig(), catalog.NewCatalog(nil), shard.Config{Shards: 1})
 	if err != nil {
@@ -313,21 +336,43 @@ func runOracleOver(t testing.TB, by map[int][]kafka.Message, skipInvalid bool) *
 			}
 		}
 	}
-	b, err := agg.Flush(ctx)
-	if err != nil {
-		t.Fatal(err)
+	o := &oracle{state: map[string][]byte{}, decisions: map[string]map[string]decision.Decision{}, events: map[string]decision.Event{},
+		engagement: map[string]map[string]string{}}
+	figs := map[int32]*engagement.Aggregator{}
+	take := func() {
+		b, err := agg.Flush(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range b.Learners {
+			o.state[c.Learner] = c.State
+			ds := o.decisions[c.Learner]
+			if ds == nil {
+				ds = map[string]decision.Decision{}
+				o.decisions[c.Learner] = ds
+			}
+			for _, d := range c.Decisions {
+				ds[d.Content] = d
+			}
+			for _, e := range c.Events {
+				o.events[e.ID] = e
+			}
+			o.addEngagement(figs, &c)
+		}
+		if err := agg.Release(b); err != nil {
+			t.Fatal(err)
+		}
 	}
-	o := &oracle{state: map[string][]byte{}, decisions: map[string]map[string]decision.Decision{}, events: map[string]decision.Event{}}
-	for _, c := range b.Learners {
-		o.state[c.Learner] = c.State
-		ds := map[string]decision.Decision{}
-		for _, d := range c.Decisions {
-			ds[d.Content] = d
+	take()
+	if !sweepAt.IsZero() {
+		if err := agg.Sweep(ctx, sweepAt); err != nil {
+			t.Fatal(err)
 		}
-		o.decisions[c.Learner] = ds
-		for _, e := range c.Events {
-			o.events[e.ID] = e
-		}
+		take()
+	}
+	o.figures = map[int32]engagement.Batch{}
+	for p, a := range figs {
+		o.figures[p] = a.Flush(-1)
 	}
 	return o
 }

@@ -28,6 +28,8 @@ type Deps struct {
 	// API is mounted on the HTTP server besides /metrics, /healthz and
 	// /readyz (the query API); nil: not mounted.
 	API http.Handler
+	// Figures stores the per-content engagement figures; nil: not kept.
+	Figures Figures
 
 	Registry *prometheus.Registry
 	Logger   *zap.Logger
@@ -141,7 +143,7 @@ func (p *Processor) Run(ctx, hard context.Context) error {
 	p.agg = &aggStage{
 		cfg: cfg, log: p.log.With(zap.String("stage", "aggregate")), m: p.m, topic: consumed,
 		partitions: func() int { return int(nParts.Load()) },
-		dec:        p.d.Decoder, agg: p.d.Aggregator, store: p.d.Store, out: out, open: p.d.Readers,
+		dec:        p.d.Decoder, agg: p.d.Aggregator, store: p.d.Store, out: out, open: p.d.Readers, figures: p.d.Figures,
 		routeCheck: !cfg.Rekey, health: p.health, hard: hard, now: now,
 		warnRoute: rateLimited{every: 10 * time.Second}, warnDead: rateLimited{every: 5 * time.Second},
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/engagement"
+	"github.com/unpair/unpair/processor/engine"
 	"github.com/unpair/unpair/schema"
 )
 
@@ -71,6 +73,9 @@ type Aggregator interface {
 type Batch struct {
 	Learners []LearnerWrite   // one per changed learner
 	Events   []decision.Event // decision changes, in order
+	// EngagementChanges are the pair engagement changes the batch's
+	// statements made, for the per-content figures (Figures).
+	EngagementChanges []engine.EngagementChange
 	// Opaque carries the aggregator's own batch for Release.
 	Opaque any
 }
@@ -82,7 +87,22 @@ type LearnerWrite struct {
 	State     []byte
 	Decisions []decision.Decision
 	Offsets   []Source // applied offset per partition: the store's write guard
-	Opaque    any      // the adapter's own value, when it has one
+	// Engagement is the current engagement of the learner's changed pairs,
+	// written with the state (the learner's engagement hash).
+	Engagement []engine.PairEngagement
+	Opaque     any // the adapter's own value, when it has one
+}
+
+// Figures stores the per-content engagement figures (processor/engagement)
+// of the partitions the aggregating stage owns. Each generation keeps one
+// engagement.Aggregator per partition, made by NewAggregator when the
+// partition's first flush runs (it reads the stored offset the figures
+// include), fed the batch's EngagementChanges, and writes each flush's
+// batch with Write, retried until it succeeds, before the learner states
+// of the same flush and the commit (docs/engagement.md).
+type Figures interface {
+	NewAggregator(ctx context.Context, partition int32) (*engagement.Aggregator, error)
+	Write(ctx context.Context, b engagement.Batch) error
 }
 
 // Store makes a batch of learner writes durable: each learner atomically,

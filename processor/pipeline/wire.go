@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -12,8 +13,10 @@ import (
 
 	"github.com/unpair/unpair/processor/catalog"
 	"github.com/unpair/unpair/processor/client"
+	"github.com/unpair/unpair/processor/engagement"
 	"github.com/unpair/unpair/processor/engine"
 	"github.com/unpair/unpair/processor/httpapi"
+	"github.com/unpair/unpair/processor/insight"
 	"github.com/unpair/unpair/processor/shard"
 	"github.com/unpair/unpair/processor/store"
 	"github.com/unpair/unpair/schema"
@@ -122,12 +125,13 @@ func (s ShardAggregator) Flush(ctx context.Context) (*Batch, error) {
 	for i := range sb.Learners {
 		c := &sb.Learners[i]
 		w := LearnerWrite{Learner: c.Learner, Partition: c.Partition, State: c.State, Decisions: c.Decisions,
-			Offsets: make([]Source, len(c.Offsets))}
+			Offsets: make([]Source, len(c.Offsets)), Engagement: c.Engagement}
 		for j, o := range c.Offsets {
 			w.Offsets[j] = Source{Partition: o.Partition, Offset: o.Offset}
 		}
 		b.Learners[i] = w
 		b.Events = append(b.Events, c.Events...)
+		b.EngagementChanges = append(b.EngagementChanges, c.EngagementChanges...)
 	}
 	return b, nil
 }
@@ -174,8 +178,19 @@ func (r RedisStore) WriteBatch(ctx context.Context, ws []LearnerWrite) error {
 	out := make([]store.LearnerWrite, 0, len(ws))
 	for i := range ws {
 		part, off := guardOf(&ws[i])
+		var eng []store.Field
+		if n := len(ws[i].Engagement); n > 0 {
+			eng = make([]store.Field, n)
+			for j := range ws[i].Engagement {
+				pe := &ws[i].Engagement[j]
+				eng[j] = store.EngagementField(pe.Content, &pe.Pair, pe.BarelyTouched)
+			}
+		}
+		// Refresh: a write after a sweep (review due, barely touched)
+		// carries no newer offset than the stored one and must still apply;
+		// a write below the stored offset is refused all the same.
 		out = append(out, store.LearnerWrite{Learner: ws[i].Learner, Partition: part, Offset: off,
-			State: ws[i].State, Decisions: ws[i].Decisions})
+			State: ws[i].State, Decisions: ws[i].Decisions, Engagement: eng, Refresh: true})
 	}
 	_, err := r.S.WriteBatch(ctx, out)
 	return err
@@ -290,6 +305,21 @@ func Build(cfg Config, log *zap.Logger) (*Built, error) {
 		b.Close()
 		return nil, err
 	}
+	// The query API and the insight routes (per-content engagement JSON,
+	// the insight page) are served side by side; the API token guards the
+	// JSON of both (the page itself is static).
+	ins := http.NewServeMux()
+	err = insight.Register(ins, insight.Config{Redis: rdb, Prefix: cfg.RedisPrefix, Secret: []byte(cfg.LearnerSecret), Rule: ecfg.Engagement})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	api := http.NewServeMux()
+	api.Handle("/v1/", httpapi.New(cl, cfg.APIToken, log.With(zap.String("component", "httpapi"))))
+	api.Handle("/v1/contents/", httpapi.RequireToken(cfg.APIToken, ins))
+	api.Handle("/v1/insight/", httpapi.RequireToken(cfg.APIToken, ins))
+	api.Handle("/insight", ins)
+	api.Handle("/insight/", ins)
 	b.Deps = Deps{
 		Decoder:    SchemaDecoder{D: schema.NewDecoder(schema.Options{Keyer: keyer, MaxBytes: MaxStatementBytes})},
 		Aggregator: ShardAggregator{A: agg},
@@ -301,8 +331,9 @@ func Build(cfg Config, log *zap.Logger) (*Built, error) {
 			}
 			return b.Cat.Apply(u)
 		}),
-		API:    httpapi.New(cl, cfg.APIToken, log.With(zap.String("component", "httpapi"))),
-		Logger: log,
+		API:     api,
+		Figures: EngagementFigures{Rule: ecfg.Engagement, W: engagement.NewWriter(rdb, engagement.WithKeys(engagement.Keys{Prefix: cfg.RedisPrefix}))},
+		Logger:  log,
 	}
 	return b, nil
 }
