@@ -63,6 +63,9 @@ func (l *Learner) touch() {
 // any Evidence value. The evidence's Learner field is not checked: the
 // caller routes evidence to learners.
 func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
+	// A caller that recovered from a panic inside an earlier Apply (the
+	// aggregator does, per input) must not find it still recording.
+	e.recording, e.stmtContent = false, 0
 	if !l.guard(src) {
 		return Stale
 	}

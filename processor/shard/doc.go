@@ -63,6 +63,15 @@
 // aggregator is closed. Under Config.MemoryBudget, clean (released)
 // learners idle the longest are evicted; dirty learners are never evicted.
 //
+// A panic while applying one input (an engine bug some input triggers) is
+// recovered in the shard goroutine, once per batch of inputs, and costs
+// that input only: it is counted (Stats.Panics) and reported with every
+// Flush until released (Batch.Failed: learner, Source, panic value), for
+// the caller to dead-letter with reason "internal" before committing the
+// batch's offsets, and the learner, whose state may be half-updated, is
+// dropped and reloaded from the store on its next input. Its changes not
+// yet released are dropped with it (Failure.Unreleased says so).
+//
 // Drop and DropPartitions remove learners whose last evidence came from
 // revoked partitions, including their unreleased changes: the new owner
 // reloads them from the store and Kafka redelivers what was not committed.

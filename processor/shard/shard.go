@@ -26,6 +26,8 @@ type Config struct {
 	QueueDepth   int    // batches queued per shard before Submit blocks; default 64
 	MemoryBudget int64  // approximate bytes of learner state kept; 0 = no limit
 	Loader       Loader // nil: every learner starts new
+
+	applyHook func(*Input) // tests: called before each input is applied (may panic)
 }
 
 // Input is one piece of evidence and where it came from.
@@ -41,7 +43,27 @@ type Batch struct {
 	// all shards, by the time of the Flush; once the batch is durable,
 	// commit offset+1 for each.
 	Offsets map[int32]int64
+	// Failed are the inputs submitted before the Flush whose processing
+	// panicked (recovered; counted in Stats.Panics) and not yet released:
+	// dead-letter them (reason "internal") before committing Offsets,
+	// which include them. A Flush not released hands them out again.
+	Failed  []Failure
 	marks   [][]mark // per shard
+	nFailed []int    // per shard: failures handed out
+}
+
+// Failure is an input whose processing panicked. The shard recovered,
+// dropped the learner (its state may be half-updated) and reloads it from
+// the store on its next input.
+type Failure struct {
+	Learner string        // learner key
+	Source  engine.Source // of the input
+	Panic   string        // the panic value
+	// Unreleased: the learner held changes not yet released (statements
+	// applied since its last durable flush), dropped with it. Their
+	// offsets are still committed with the batch, so they are not
+	// redelivered: their effect is lost from the learner's state.
+	Unreleased bool
 }
 
 // Change is one learner's changes since its last release.
@@ -85,6 +107,7 @@ type Stats struct {
 	LoadErrors    uint64 // loader errors (each retried)
 	CorruptStates uint64 // stored states that did not decode (the learner starts new)
 	Evictions     uint64 // clean learners evicted under the memory budget
+	Panics        uint64 // inputs whose processing panicked (recovered; see Batch.Failed)
 	Learners      int64  // learners in memory
 	Pairs         int64  // learner-content pairs in memory
 	Bytes         int64  // approximate bytes of learner state in memory
@@ -122,6 +145,7 @@ type msg struct {
 	op       op
 	inputs   *[]Input
 	marks    []mark
+	nFailed  int // opRelease: failures the released batch handed out
 	now      int64
 	drop     func(key string, partition int32) bool
 	parts    map[int32]bool // DropPartitions: also forget these offsets
@@ -140,6 +164,7 @@ type reply struct {
 	changes []Change
 	marks   []mark
 	offsets map[int32]int64
+	failed  []Failure
 }
 
 // New starts an aggregator with one engine per shard over the catalog.
@@ -219,6 +244,7 @@ func (a *Aggregator) Stats() Stats {
 		t.LoadErrors += s.loadErrors.Load()
 		t.CorruptStates += s.corrupt.Load()
 		t.Evictions += s.evictions.Load()
+		t.Panics += s.panics.Load()
 		t.Learners += s.nLearners.Load()
 		t.Pairs += s.pairs.Load()
 		t.Bytes += s.bytes.Load()
@@ -328,10 +354,13 @@ func (a *Aggregator) Flush(ctx context.Context) (*Batch, error) {
 	for _, r := range rs {
 		n += len(r.changes)
 	}
-	b := &Batch{Learners: make([]Change, 0, n), Offsets: map[int32]int64{}, marks: make([][]mark, len(a.shards))}
+	b := &Batch{Learners: make([]Change, 0, n), Offsets: map[int32]int64{}, marks: make([][]mark, len(a.shards)),
+		nFailed: make([]int, len(a.shards))}
 	for i, r := range rs {
 		b.Learners = append(b.Learners, r.changes...)
 		b.marks[i] = r.marks
+		b.Failed = append(b.Failed, r.failed...)
+		b.nFailed[i] = len(r.failed)
 		for p, o := range r.offsets {
 			if cur, ok := b.Offsets[p]; !ok || o > cur {
 				b.Offsets[p] = o
@@ -351,7 +380,7 @@ func (a *Aggregator) Release(b *Batch) error {
 	if b == nil {
 		return nil
 	}
-	_, err := a.broadcast(context.Background(), true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i]} })
+	_, err := a.broadcast(context.Background(), true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i], nFailed: b.nFailed[i]} })
 	if err != nil {
 		return fmt.Errorf("cannot release batch: %w", err)
 	}

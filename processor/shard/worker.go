@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"fmt"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -46,9 +47,12 @@ type shard struct {
 	tick     uint64
 	n        counts
 	hint     flushHint
+	failed   []Failure // recovered panics not yet released
+	applying *held     // the learner an input is being applied to, for fail
+	wasDirty bool      // whether it held unreleased changes before that input
 
 	processed, duplicates, stale, voidUnmatched, voided, ignored atomic.Uint64
-	loads, loadErrors, corrupt, evictions                        atomic.Uint64
+	loads, loadErrors, corrupt, evictions, panics                atomic.Uint64
 	nLearners, pairs, bytes                                      atomic.Int64
 	_                                                            [64]byte
 }
@@ -111,8 +115,8 @@ func (s *shard) handle(m msg) {
 	switch m.op {
 	case opInputs:
 		in := *m.inputs
-		for i := range in {
-			s.apply(&in[i])
+		for i := 0; i < len(in); {
+			i = s.applyFrom(in, i)
 		}
 		s.putInputs(m.inputs)
 		s.publish()
@@ -125,6 +129,11 @@ func (s *shard) handle(m msg) {
 			if !mk.h.gone {
 				mk.h.l.Clean(mk.mark)
 			}
+		}
+		if n := min(m.nFailed, len(s.failed)); n > 0 {
+			k := copy(s.failed, s.failed[n:])
+			clear(s.failed[k:])
+			s.failed = s.failed[:k]
 		}
 		s.compactDirty()
 		s.evict()
@@ -165,6 +174,9 @@ func (s *shard) handle(m msg) {
 // may keep a batch's slices for as long as it likes.
 func (s *shard) flush() reply {
 	r := reply{shard: s.id, offsets: s.offsets.snapshot()}
+	if len(s.failed) > 0 {
+		r.failed = append([]Failure(nil), s.failed...)
+	}
 	n := len(s.dirty)
 	if n == 0 {
 		return r
@@ -240,6 +252,39 @@ func (s *shard) publish() {
 	add(&s.ignored, &n.ignored)
 }
 
+// applyFrom applies in[i:] and returns len(in), or, when applying one
+// input panics, recovers, records the failure and returns the index after
+// it: a bad input (or an engine bug it triggers) costs that input, never
+// the process. One deferred recover per batch, not per input.
+func (s *shard) applyFrom(in []Input, i int) (next int) {
+	k := i
+	defer func() {
+		if v := recover(); v != nil {
+			s.fail(&in[k], v)
+			next = k + 1
+		}
+	}()
+	for ; k < len(in); k++ {
+		s.apply(&in[k])
+	}
+	return k
+}
+
+// fail records an input whose processing panicked and drops its learner,
+// whose state may be half-updated: the next input reloads it from the
+// store.
+func (s *shard) fail(in *Input, v any) {
+	s.panics.Add(1)
+	f := Failure{Learner: in.Evidence.Learner, Source: in.Source, Panic: fmt.Sprint(v)}
+	if h := s.applying; h != nil && !h.gone {
+		f.Unreleased = s.wasDirty
+		s.forget(h.l.Key(), h)
+		s.compactDirty()
+	}
+	s.applying = nil
+	s.failed = append(s.failed, f)
+}
+
 func (s *shard) apply(in *Input) {
 	src := in.Source
 	if src.Offset >= 0 {
@@ -250,7 +295,13 @@ func (s *shard) apply(in *Input) {
 		s.n.ignored++
 		return
 	}
-	switch s.eng.Apply(h.l, &in.Evidence, src) {
+	s.applying, s.wasDirty = h, h.l.Dirty()
+	if hook := s.agg.cfg.applyHook; hook != nil {
+		hook(in)
+	}
+	outcome := s.eng.Apply(h.l, &in.Evidence, src)
+	s.applying = nil
+	switch outcome {
 	case engine.Applied:
 		s.n.processed++
 	case engine.Duplicate:
