@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,17 @@ func TestWaitReportsAMissingStatement(t *testing.T) {
 	}
 	if s == nil || s.Accounted() || s.Processed+s.DeadLettered+s.Duplicate != s.Produced-1 {
 		t.Errorf("summary after the stall: %+v", s)
+	}
+
+	// One statement counted twice (here: one fewer claimed produced): the
+	// counts are final, so Wait says so at once, with the decisions read.
+	d.produced -= 2
+	start := time.Now()
+	s, err = d.Wait(ctx, time.Minute)
+	if !errors.Is(err, ErrMiscounted) || !strings.Contains(err.Error(), "1 more statements counted than produced") {
+		t.Fatalf("Wait with a statement counted twice: %v, want ErrMiscounted", err)
+	}
+	if time.Since(start) > 30*time.Second || s.Decided == 0 {
+		t.Errorf("miscount reported after %v with %d decided pairs", time.Since(start), s.Decided)
 	}
 }

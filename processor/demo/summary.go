@@ -73,6 +73,11 @@ func (s *Summary) Rate() float64 {
 	return float64(s.Processed+s.DeadLettered+s.Duplicate) / s.Elapsed.Seconds()
 }
 
+// ErrMiscounted is returned (wrapped) by Wait when the processor counted
+// more statements than were produced, every offset being committed: some
+// statement was counted twice.
+var ErrMiscounted = errors.New("statements miscounted")
+
 // Wait polls until every produced statement is accounted for (see
 // Summary.Accounted), then reads the decisions from Redis and returns the
 // summary. It gives up when the counts and commits have not moved for
@@ -93,6 +98,14 @@ func (d *Demo) Wait(ctx context.Context, stall time.Duration) (*Summary, error) 
 		if s.Accounted() {
 			s.Elapsed = time.Since(d.started)
 			break
+		}
+		if n := s.Processed + s.DeadLettered + s.Duplicate; n > s.Produced && s.Uncommitted == 0 {
+			// Everything is committed, so the counts are final: the
+			// decisions are too, and worth showing beside the error.
+			s.Elapsed = time.Since(d.started)
+			err := fmt.Errorf("%w: %d more statements counted than produced (produced %d, processed %d + dead-lettered %d + duplicate %d, every offset committed)",
+				ErrMiscounted, n-s.Produced, s.Produced, s.Processed, s.DeadLettered, s.Duplicate)
+			return s, errors.Join(err, d.decisions(ctx, s))
 		}
 		if p := (progress{s.Processed + s.DeadLettered + s.Duplicate, s.Uncommitted}); p != last {
 			last, moved = p, time.Now()
@@ -258,7 +271,11 @@ func (s *Summary) Write(w io.Writer, command string) {
 	p("")
 	p("  throughput     %.0f statements/s (%d in %v, producing took %v)", s.Rate(), s.Processed+s.DeadLettered+s.Duplicate,
 		s.Elapsed.Round(time.Millisecond), s.Produce.Round(time.Millisecond))
-	p("  accounting     produced %d = processed %d + dead-lettered %d + duplicate %d", s.Produced, s.Processed, s.DeadLettered, s.Duplicate)
+	eq := "="
+	if n := s.Processed + s.DeadLettered + s.Duplicate; n != s.Produced {
+		eq = fmt.Sprintf("!= (off by %+d)", n-s.Produced)
+	}
+	p("  accounting     produced %d %s processed %d + dead-lettered %d + duplicate %d", s.Produced, eq, s.Processed, s.DeadLettered, s.Duplicate)
 	committed := "every offset committed"
 	switch {
 	case s.Uncommitted < 0:

@@ -74,6 +74,12 @@ func TestSummaryWrite(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
+	s.Processed = 10
+	b.Reset()
+	s.Write(&b, "unpair")
+	if !strings.Contains(b.String(), "produced 10 != (off by +3) processed 10") {
+		t.Errorf("summary hides a miscount:\n%s", b.String())
+	}
 	s.Uncommitted = 4
 	b.Reset()
 	s.Write(&b, "unpair")
