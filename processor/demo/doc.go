@@ -22,7 +22,14 @@
 // only after state is durable in Redis, the decisions read afterwards from
 // Redis are final. The Summary holds the figures, suppressions in force by
 // reason and one explained example per reason with the curl and `unpair
-// query` commands that reproduce it.
+// query` commands that reproduce it. Wait gives up when the counts and
+// commits stand still for its stall limit (a stuck processor; a slow
+// machine only takes longer), and reports ErrMiscounted at once when every
+// offset is committed but more statements were counted than produced.
+//
+// The throughput figure runs from the first statement produced (both
+// consumer groups already joined, so the broker's initial rebalance delay
+// is not in it) to the moment both sources agree; it includes producing.
 //
 // With real servers (Config.Brokers, Config.Redis) every topic, the groups
 // and the Redis key prefix carry a run id, so runs never mix.
