@@ -13,6 +13,9 @@
 // SetMastered/ClearMastered are the engine's to call when it publishes or
 // lifts a suppression with reason mastered. Voids do not undo engagement:
 // the learner did open the content even if the statement was withdrawn.
+// (The engine, which keeps pairs in its state, replays its void window
+// without the voided statement, so there a recent void does undo it; see
+// docs/engagement.md.)
 //
 // Rule.BarelyTouched says whether a started, uncompleted pair idle for
 // IdleDays is barely touched: progress under MinProgress, or time spent
