@@ -88,7 +88,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		RebalancePause: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "unpair_rebalance_pause_seconds",
-			Help:    "Time from a generation's end to the next generation's start.",
+			Help:    "Rebalance pause of the aggregating stage: from a generation's end to the first durable flush of the next one.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
 		Misrouted: prometheus.NewCounterVec(prometheus.CounterOpts{
