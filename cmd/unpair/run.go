@@ -96,7 +96,7 @@ func runFlags(fs *flag.FlagSet, getenv func(string) string, file map[string]stri
 		{name: "replication-factor", env: "UNPAIR_REPLICATION_FACTOR", def: "1", help: "replication factor of topics the processor creates"},
 		{name: "http-addr", env: "UNPAIR_HTTP_ADDR", def: pipeline.DefaultHTTPAddr, help: "address of /metrics, /healthz, /readyz and the query API; empty disables"},
 		{name: "learner-secret", env: "UNPAIR_LEARNER_SECRET", secret: true, help: "HMAC secret of learner keys (prefer the environment variable)"},
-		{name: "api-token", env: "UNPAIR_API_TOKEN", secret: true, help: "bearer token the query API requires; empty: none"},
+		{name: "api-token", env: "UNPAIR_API_TOKEN", secret: true, help: "bearer token required by the query API and the insight JSON endpoints (/v1/...); /metrics, /healthz, /readyz and the /insight/ page stay open; empty: none"},
 		{name: "redis-prefix", env: "UNPAIR_REDIS_PREFIX", help: "first component of every Redis key (default unpair)"},
 		{name: "shards", env: "UNPAIR_SHARDS", def: "0", help: "aggregator shards; 0 means one per CPU"},
 		{name: "log-format", env: "UNPAIR_LOG_FORMAT", def: "json", help: "log format: json (production) or console (development)"},
