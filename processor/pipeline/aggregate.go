@@ -38,8 +38,13 @@ type aggStage struct {
 	warnRoute rateLimited
 	warnDead  rateLimited
 
-	mu       sync.Mutex
-	skipped  uint64    // aggregator's Skipped() at the last flush
+	mu      sync.Mutex
+	skipped uint64 // aggregator's Skipped() at the last flush
+	// owed is how many duplicates were counted before the statements they
+	// belong to were: a statement handed over between a flush's snapshot
+	// and its barrier is applied (and may be skipped as a duplicate) by that
+	// barrier, but counted as accepted only by the next snapshot.
+	owed     int
 	ended    time.Time // when the last generation ended (rebalance pause)
 	inFlight *budget   // the current generation's budget, for tests
 }
@@ -398,11 +403,19 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 	s.mu.Lock()
 	dups := int(skippedNow - s.skipped)
 	s.skipped = skippedNow
+	// processed = accepted - duplicates, over the stage's whole life: a
+	// shortfall now (duplicates of statements this snapshot does not hold
+	// yet) is settled by the next flush, never counted twice.
+	n := snap.accepted - dups - s.owed
+	s.owed = 0
+	if n < 0 {
+		s.owed, n = -n, 0
+	}
 	s.mu.Unlock()
 	if dups > 0 {
 		s.m.Statements.WithLabelValues(OutcomeDuplicate, "").Add(float64(dups))
 	}
-	if n := snap.accepted - dups; n > 0 {
+	if n > 0 {
 		s.m.Statements.WithLabelValues(OutcomeProcessed, "").Add(float64(n))
 	}
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -252,5 +253,40 @@ func TestAggStageClosedAggregatorEndsGenerationWithoutDeadLetters(t *testing.T) 
 	}
 	if c := gen.committed(0); c != -1 {
 		t.Errorf("committed %d of statements never applied", c)
+	}
+}
+
+// A duplicate handed over between a flush's snapshot and its barrier is
+// counted by that flush, while its statement is accepted only in the next
+// snapshot: the totals must still add up, each statement counted once.
+func TestFlushCountsEachStatementOnce(t *testing.T) {
+	j := &journal{}
+	cfg := testConfig()
+	s, agg, _, _ := newTestAggStage(t, cfg, newTopicLog("by", 1), j)
+	gen := newFakeGen(j, "by", 0)
+	gs := &genState{marks: map[int32]int64{}, committed: map[int32]int64{}, budget: newBudget(cfg.MaxInFlight), kick: make(chan struct{}, 1)}
+	count := func(outcome string) float64 {
+		t.Helper()
+		return testutil.ToFloat64(s.m.Statements.WithLabelValues(outcome, ""))
+	}
+	flush := func(accepted int, newDups uint64) {
+		t.Helper()
+		gs.mu.Lock()
+		gs.accepted += accepted
+		gs.mu.Unlock()
+		agg.mu.Lock()
+		agg.skipped += newDups
+		agg.mu.Unlock()
+		if !s.flush(context.Background(), gen, gs) {
+			t.Fatal("flush gave up")
+		}
+	}
+	// flush 1: its snapshot holds 2 statements, but its barrier also applied
+	// 3 later ones, all duplicates; flush 2's snapshot holds those 3.
+	flush(2, 3)
+	flush(3, 0)
+	flush(4, 1)
+	if p, d := count(OutcomeProcessed), count(OutcomeDuplicate); p != 5 || d != 4 {
+		t.Errorf("processed %v + duplicate %v; want 5 + 4 for 9 statements", p, d)
 	}
 }
