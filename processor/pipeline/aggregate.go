@@ -406,7 +406,7 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 	// processed = accepted - duplicates, over the stage's whole life: a
 	// shortfall now (duplicates of statements this snapshot does not hold
 	// yet) is settled by the next flush, never counted twice.
-	n := snap.accepted - dups - s.owed
+	n := snap.accepted - dups - len(b.Failed) - s.owed
 	s.owed = 0
 	if n < 0 {
 		s.owed, n = -n, 0
@@ -419,6 +419,12 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 		s.m.Statements.WithLabelValues(OutcomeProcessed, "").Add(float64(n))
 	}
 
+	for _, f := range b.Failed {
+		// The aggregator holds no message bytes: the dead letter points at
+		// the statement's place in the topic this stage reads.
+		m := kafka.Message{Topic: s.topic, Partition: int(f.Source.Partition), Offset: f.Source.Offset, Key: []byte(f.Learner)}
+		snap.dlq = append(snap.dlq, s.deadLetter(&m, panicError{f.Panic}))
+	}
 	msgs := snap.dlq
 	if len(b.Events) > 0 {
 		msgs = make([]kafka.Message, 0, len(snap.dlq)+len(b.Events))

@@ -290,3 +290,48 @@ func TestFlushCountsEachStatementOnce(t *testing.T) {
 		t.Errorf("processed %v + duplicate %v; want 5 + 4 for 9 statements", p, d)
 	}
 }
+
+// failingAgg hands out one panicked statement with its next flush.
+type failingAgg struct {
+	*fakeAgg
+	failed []Failure
+}
+
+func (f *failingAgg) Flush(ctx context.Context) (*Batch, error) {
+	b, err := f.fakeAgg.Flush(ctx)
+	if b != nil {
+		b.Failed, f.failed = f.failed, nil
+	}
+	return b, err
+}
+
+func TestFlushDeadLettersStatementsTheAggregatorCouldNotApply(t *testing.T) {
+	j := &journal{}
+	cfg := testConfig()
+	s, agg, _, out := newTestAggStage(t, cfg, newTopicLog("by", 1), j)
+	s.agg = &failingAgg{fakeAgg: agg, failed: []Failure{{Learner: "l9", Source: Source{Partition: 0, Offset: 41}, Panic: "index out of range"}}}
+	gen := newFakeGen(j, "by", 0)
+	gs := &genState{marks: map[int32]int64{}, committed: map[int32]int64{}, budget: newBudget(cfg.MaxInFlight), kick: make(chan struct{}, 1)}
+	gs.accepted = 3
+	if !s.flush(context.Background(), gen, gs) {
+		t.Fatal("flush gave up")
+	}
+	dl := out.topic(cfg.DeadLetterTopic)
+	if len(dl) != 1 {
+		t.Fatalf("dead letters = %d, want 1", len(dl))
+	}
+	if r, _ := Header(dl[0], HeaderReason); r != ReasonInternal {
+		t.Errorf("reason = %q, want %q", r, ReasonInternal)
+	}
+	if o, _ := Header(dl[0], HeaderSourceOffset); o != "41" {
+		t.Errorf("source offset header = %q, want 41", o)
+	}
+	if e, _ := Header(dl[0], HeaderError); !strings.Contains(e, "index out of range") {
+		t.Errorf("error header = %q, want the panic value", e)
+	}
+	p := testutil.ToFloat64(s.m.Statements.WithLabelValues(OutcomeProcessed, ""))
+	d := testutil.ToFloat64(s.m.Statements.WithLabelValues(OutcomeDeadLettered, ReasonInternal))
+	if p != 2 || d != 1 {
+		t.Errorf("processed %v, dead-lettered %v; want 2 and 1 for 3 statements", p, d)
+	}
+}

@@ -76,8 +76,19 @@ type Batch struct {
 	// EngagementChanges are the pair engagement changes the batch's
 	// statements made, for the per-content figures (Figures).
 	EngagementChanges []engine.EngagementChange
+	// Failed are statements whose processing panicked inside the
+	// aggregator (recovered there): dead-lettered with reason "internal"
+	// before the batch's offsets, which include them, are committed.
+	Failed []Failure
 	// Opaque carries the aggregator's own batch for Release.
 	Opaque any
+}
+
+// Failure is one statement the aggregator could not apply.
+type Failure struct {
+	Learner string
+	Source  Source
+	Panic   string // the recovered panic value
 }
 
 // LearnerWrite is the durable form of one changed learner.

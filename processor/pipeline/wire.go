@@ -133,6 +133,10 @@ func (s ShardAggregator) Flush(ctx context.Context) (*Batch, error) {
 		b.Events = append(b.Events, c.Events...)
 		b.EngagementChanges = append(b.EngagementChanges, c.EngagementChanges...)
 	}
+	for _, f := range sb.Failed {
+		b.Failed = append(b.Failed, Failure{Learner: f.Learner,
+			Source: Source{Partition: f.Source.Partition, Offset: f.Source.Offset}, Panic: f.Panic})
+	}
 	return b, nil
 }
 
