@@ -90,6 +90,7 @@ func TestRedisACLUserAndAPIToken(t *testing.T) {
 		{query, "wrong", http.StatusUnauthorized},
 		{query, "query-token", http.StatusOK},
 		{"/v1/contents/barely-touched", "", http.StatusUnauthorized},
+		{"/v1/contents/barely-touched", "query-token", http.StatusOK},
 		{"/healthz", "", http.StatusOK},
 		{"/readyz", "", http.StatusOK},
 		{"/metrics", "", http.StatusOK},
