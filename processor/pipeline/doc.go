@@ -41,10 +41,20 @@
 //     applied, and the changed learners come back serialized;
 //  2. produces the pending dead letters and the batch's decision events and
 //     waits for their acknowledgement;
-//  3. Store.WriteBatch: each learner atomically (one Lua call in its hash
+//  3. writes the per-content engagement figures (Figures) of the batch's
+//     statements, per partition, each batch guarded by its partition's
+//     stored offset (figures.go);
+//  4. Store.WriteBatch: each learner atomically (one Lua call in its hash
 //     slot) with its applied offsets, guarded so an older write never
 //     overwrites a newer one;
-//  4. commits the snapshot's offsets + 1 (the next offset to read).
+//  5. applies the forgets registered before the snapshot (see Control
+//     records);
+//  6. commits the snapshot's offsets + 1 (the next offset to read).
+//
+// The figures come before the learners: no learner state is durable ahead
+// of the figures of the statements it reflects. A crash between the two
+// replays statements whose figures are already in; the figures' own offset
+// guard skips them, while the learners (not yet written) apply them.
 //
 // So a committed offset never runs ahead of durable state. A failed step is
 // retried with backoff (unpair_redis_retries_total) and the flush does not
@@ -71,6 +81,29 @@
 // groups and closes the clients; the hard context cuts a stop that takes
 // longer than ShutdownTimeout.
 //
+// The rebalance pause (unpair_rebalance_pause_seconds) is measured from the
+// end of one generation (after its final flush and partition drop) to the
+// first durable flush of the next generation of this stage: the time
+// during which none of this instance's statements became durable because
+// of the rebalance. unpair_rebalances_total counts the ended generations.
+//
+// # Control records
+//
+// `unpair forget` (SendForget) produces a record keyed by the learner key,
+// with header unpair-control: forget, into the learner's partition of the
+// topic stage 2 consumes (control.go). Being in that partition, it is
+// applied in order with the learner's statements: the fetcher hands over
+// the statements before it, registers the forget with the generation,
+// kicks a flush and waits. That flush writes its batch without the
+// forgotten learner, then (Forgetter) deletes the learner's decisions,
+// state and engagement keys and sets its offsets hash ":o" to the control
+// record's offset in that partition, so replayed statements from before
+// the record are refused as stale; drops the learner from memory
+// (LearnerDropper); produces a "forgotten" event to the decisions topic;
+// and only then commits, the record's offset included. A replay erases the
+// learner again at the record. A record with another operation or a bad
+// key is dead-lettered with reason invalid_control.
+//
 // # Dead letters
 //
 // Every statement the decoder rejects, every message that holds none, and
@@ -86,6 +119,19 @@
 // KiB) are rejected as too_large, and a dead letter carries at most that
 // much of the original value (header unpair-truncated then holds the
 // original length).
+//
+// Panics: a panic while decoding or handing a message to the aggregator is
+// recovered in the fetcher, which dead-letters the message(s) handed over
+// (reason internal). A panic inside a shard, while applying one statement,
+// is recovered by the shard, which drops that learner from memory (its
+// state may be half-updated; it is reloaded from Redis on its next
+// statement) and reports the statement in the next flush's Batch.Failed.
+// The flush dead-letters each failure with reason internal, pointing at
+// the statement's place in the topic this stage reads (partition, offset,
+// learner key as message key; the aggregator keeps no message bytes), and
+// produces it with the batch's other dead letters before the offsets,
+// which include it, are committed. Failed statements are not counted as
+// processed.
 //
 // # Health
 //
