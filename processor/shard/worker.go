@@ -168,9 +168,9 @@ func (s *shard) handle(m msg) {
 }
 
 // flush hands out every dirty learner's changes. The states are appended
-// to shared chunks and the decisions and events to one slice each; every
-// Change gets its own capacity-limited window of them, so appending to one
-// never writes into another. The buffers are new at every flush: a caller
+// to shared chunks and the decisions, events and offsets to one slice
+// each; every Change gets its own capacity-limited window of them, so
+// appending to one never writes into another. The buffers are new at every flush: a caller
 // may keep a batch's slices for as long as it likes.
 func (s *shard) flush() reply {
 	r := reply{shard: s.id, offsets: s.offsets.snapshot()}
@@ -189,6 +189,7 @@ func (s *shard) flush() reply {
 		Decisions: make([]decision.Decision, 0, n*s.hint.decisions+n*s.hint.decisions/8),
 		Events:    make([]decision.Event, 0, n*s.hint.events+n*s.hint.events/8),
 	}
+	offs := make([]engine.Source, 0, n+n/8) // usually one partition per learner
 	var nState, nDec, nEv int
 	for _, h := range s.dirty {
 		if free := cap(states) - len(states); free < 2*s.hint.state || free < 256 {
@@ -209,8 +210,12 @@ func (s *shard) flush() reply {
 		} else {
 			states = out
 		}
-		c := Change{Learner: h.l.Key(), Partition: h.l.Partition(), State: out[b0:len(out):len(out)],
-			Offsets: h.l.Offsets()}
+		o0 := len(offs)
+		offs = h.l.AppendOffsets(offs)
+		c := Change{Learner: h.l.Key(), Partition: h.l.Partition(), State: out[b0:len(out):len(out)]}
+		if len(offs) > o0 {
+			c.Offsets = offs[o0:len(offs):len(offs)]
+		}
 		if len(ch.Decisions) > d0 {
 			c.Decisions = ch.Decisions[d0:len(ch.Decisions):len(ch.Decisions)]
 		}
