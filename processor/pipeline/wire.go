@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -106,13 +107,23 @@ func (r *rejection) Unwrap() error   { return r.first }
 // ShardAggregator adapts a shard.Aggregator.
 type ShardAggregator struct{ A *shard.Aggregator }
 
+// shardInputs holds the converted input slices of Submit: shard.Aggregator
+// copies its input and keeps no reference to it, so one slice per call in
+// flight is enough.
+var shardInputs = sync.Pool{New: func() any { return new([]shard.Input) }}
+
 // Submit implements Aggregator.
 func (s ShardAggregator) Submit(ctx context.Context, in []Input) error {
-	out := make([]shard.Input, len(in))
-	for i, x := range in {
-		out[i] = shard.Input{Evidence: x.Evidence, Source: engine.Source{Partition: x.Source.Partition, Offset: x.Source.Offset}}
+	p := shardInputs.Get().(*[]shard.Input)
+	out := (*p)[:0]
+	for _, x := range in {
+		out = append(out, shard.Input{Evidence: x.Evidence, Source: engine.Source{Partition: x.Source.Partition, Offset: x.Source.Offset}})
 	}
-	return s.A.Submit(ctx, out)
+	err := s.A.Submit(ctx, out)
+	clear(out) // drop the evidence's strings for the GC
+	*p = out[:0]
+	shardInputs.Put(p)
+	return err
 }
 
 // Flush implements Aggregator.
