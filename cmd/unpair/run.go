@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"io"
 	"os"
 	"os/signal"
@@ -345,6 +346,7 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.LogFormat, stderr)
 	defer log.Sync()
+	redis.SetLogger(pipeline.RedisLogger(log))
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

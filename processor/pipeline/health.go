@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
+
+	"go.uber.org/zap"
 )
 
 // Health is what /healthz and /readyz report. The process is live while it
@@ -83,3 +86,19 @@ func (h *Health) serveReady(w http.ResponseWriter, _ *http.Request) {
 }
 
 func serveHealth(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }
+
+// RedisLogger routes go-redis's own log lines (connection pool dial
+// failures and the like, which it otherwise prints to stderr) through log,
+// so they are structured and sampled like every other line: install it once
+// per process with redis.SetLogger.
+func RedisLogger(log *zap.Logger) interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return redisLogger{log.Named("go-redis")}
+}
+
+type redisLogger struct{ log *zap.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
+}
