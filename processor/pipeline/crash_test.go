@@ -33,26 +33,39 @@ type proc struct {
 
 func (r *rig) spawn(t *testing.T, bin string, n int) *proc {
 	t.Helper()
+	return r.spawnRun(t, bin, n, runFlags{http: "127.0.0.1:0", flushInterval: "20ms", flushSize: "200", maxInFlight: "400", tail: 40})
+}
+
+// runFlags are the settings that differ between the subprocess tests.
+type runFlags struct {
+	http, flushInterval, flushSize, maxInFlight string
+	tail                                        int // log lines shown when the test fails
+}
+
+// spawnRun starts `unpair run` as a subprocess on the rig's topics, group
+// and Redis, logging to a file whose tail the test prints if it fails.
+func (r *rig) spawnRun(t *testing.T, bin string, n int, f runFlags) *proc {
+	t.Helper()
 	c := r.cfg
 	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("unpair-%d.log", n))
-	f, err := os.Create(logPath)
+	out, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run",
 		"--by-learner-topic", c.ByLearnerTopic, "--dlq-topic", c.DeadLetterTopic, "--decision-topic", c.DecisionTopic,
-		"--catalog-topic=", "--redis-prefix", c.RedisPrefix, "--http-addr", "127.0.0.1:0",
-		"--flush-interval", "20ms", "--flush-size", "200", "--max-in-flight", "400", "--sweep-interval=-1s",
+		"--catalog-topic=", "--redis-prefix", c.RedisPrefix, "--http-addr", f.http,
+		"--flush-interval", f.flushInterval, "--flush-size", f.flushSize, "--max-in-flight", f.maxInFlight, "--sweep-interval=-1s",
 		"--session-timeout", "6s", "--heartbeat-interval", "500ms", "--rebalance-timeout", "6s", "--shards", "2",
 		"--fetch-max-wait", "100ms", "--log-format", "console")
 	cmd.Env = append(os.Environ(),
 		"UNPAIR_BROKERS="+strings.Join(c.Brokers, ","), "UNPAIR_REDIS="+strings.Join(c.Redis, ","),
 		"UNPAIR_GROUP="+c.Group, "UNPAIR_INPUT_TOPIC="+c.InputTopic, "UNPAIR_LEARNER_SECRET="+testSecret)
-	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	out.Close()
 	p := &proc{cmd: cmd, log: logPath}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -62,8 +75,8 @@ func (r *rig) spawn(t *testing.T, bin string, n int) *proc {
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			lines := strings.Split(string(b), "\n")
-			if len(lines) > 40 {
-				lines = lines[len(lines)-40:]
+			if len(lines) > f.tail {
+				lines = lines[len(lines)-f.tail:]
 			}
 			t.Logf("log of unpair run #%d (tail):\n%s", n, strings.Join(lines, "\n"))
 		}

@@ -7,9 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,41 +35,8 @@ func (r *rig) spawnMember(t *testing.T, bin string, n int) *member {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c := r.cfg
-	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("unpair-%d.log", n))
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "run",
-		"--by-learner-topic", c.ByLearnerTopic, "--dlq-topic", c.DeadLetterTopic, "--decision-topic", c.DecisionTopic,
-		"--catalog-topic=", "--redis-prefix", c.RedisPrefix, "--http-addr", addr,
-		"--flush-interval", "50ms", "--flush-size", "500", "--max-in-flight", "2000", "--sweep-interval=-1s",
-		"--session-timeout", "6s", "--heartbeat-interval", "500ms", "--rebalance-timeout", "6s", "--shards", "2",
-		"--fetch-max-wait", "100ms", "--log-format", "console")
-	cmd.Env = append(os.Environ(),
-		"UNPAIR_BROKERS="+strings.Join(c.Brokers, ","), "UNPAIR_REDIS="+strings.Join(c.Redis, ","),
-		"UNPAIR_GROUP="+c.Group, "UNPAIR_INPUT_TOPIC="+c.InputTopic, "UNPAIR_LEARNER_SECRET="+testSecret)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	m := &member{proc: &proc{cmd: cmd, log: logPath}, n: n, http: addr}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(b), "\n")
-			if len(lines) > 30 {
-				lines = lines[len(lines)-30:]
-			}
-			t.Logf("log of unpair run #%d (tail):\n%s", n, strings.Join(lines, "\n"))
-		}
-	})
+	p := r.spawnRun(t, bin, n, runFlags{http: addr, flushInterval: "50ms", flushSize: "500", maxInFlight: "2000", tail: 30})
+	m := &member{proc: p, n: n, http: addr}
 	return m
 }
 
