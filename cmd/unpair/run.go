@@ -96,6 +96,7 @@ func runFlags(fs *flag.FlagSet, getenv func(string) string, file map[string]stri
 		{name: "create-topics", env: "UNPAIR_CREATE_TOPICS", def: "true", boolean: true, help: "create missing output and internal topics at start"},
 		{name: "replication-factor", env: "UNPAIR_REPLICATION_FACTOR", def: "1", help: "replication factor of topics the processor creates"},
 		{name: "http-addr", env: "UNPAIR_HTTP_ADDR", def: pipeline.DefaultHTTPAddr, help: "address of /metrics, /healthz, /readyz and the query API; empty disables"},
+		{name: "pprof", env: "UNPAIR_PPROF", def: "false", boolean: true, help: "serve Go's profiler at /debug/pprof/ on the HTTP address (keep it off on a public port)"},
 		{name: "learner-secret", env: "UNPAIR_LEARNER_SECRET", secret: true, help: "HMAC secret of learner keys (prefer the environment variable)"},
 		{name: "api-token", env: "UNPAIR_API_TOKEN", secret: true, help: "bearer token required by the query API and the insight JSON endpoints (/v1/...); /metrics, /healthz, /readyz and the /insight/ page stay open; empty: none"},
 		{name: "redis-prefix", env: "UNPAIR_REDIS_PREFIX", help: "first component of every Redis key (default unpair)"},
@@ -266,6 +267,7 @@ func parseSettings(cmd, usage string, args []string, getenv func(string) string,
 	boolean("kafka-tls", &c.KafkaTLS.Enabled)
 	boolean("kafka-tls-insecure-skip-verify", &c.KafkaTLS.InsecureSkipVerify)
 	boolean("rekey", &c.Rekey)
+	boolean("pprof", &c.Pprof)
 	boolean("create-topics", &c.CreateTopics)
 	num("replication-factor", &c.ReplicationFactor)
 	num("shards", &c.Shards)

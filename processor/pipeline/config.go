@@ -49,6 +49,7 @@ type Config struct {
 	Shards        int           // aggregator shards; 0 means GOMAXPROCS
 	SweepInterval time.Duration // how often time-bound suppressions are re-evaluated (review due, feedback expiry); negative disables
 	APIToken      string        // bearer token of the query API; "" means no authentication
+	Pprof         bool          // serve net/http/pprof at /debug/pprof/ on HTTPAddr
 
 	HTTPAddr      string // metrics, health and query API; "" disables the server
 	LearnerSecret string // HMAC secret of learner keys

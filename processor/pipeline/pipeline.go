@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -297,6 +298,13 @@ func (p *Processor) serve() (*http.Server, error) {
 	mux.Handle("/metrics", promhttp.HandlerFor(p.d.Registry, promhttp.HandlerOpts{Registry: p.d.Registry}))
 	mux.HandleFunc("/healthz", serveHealth)
 	mux.HandleFunc("/readyz", p.health.serveReady)
+	if p.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if p.d.API != nil {
 		mux.Handle("/", p.d.API)
 	}

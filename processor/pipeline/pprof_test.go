@@ -1,0 +1,34 @@
+package pipeline
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	get := func(pprof bool) int {
+		t.Helper()
+		p := &Processor{cfg: Config{HTTPAddr: "127.0.0.1:0", Pprof: pprof}, d: Deps{Registry: prometheus.NewRegistry()},
+			log: zap.NewNop(), health: &Health{}}
+		srv, err := p.serve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.closeServer(srv)
+		resp, err := http.Get("http://" + p.Addr() + "/debug/pprof/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(true); code != http.StatusOK {
+		t.Errorf("pprof on: /debug/pprof/cmdline = %d, want 200", code)
+	}
+	if code := get(false); code != http.StatusNotFound {
+		t.Errorf("pprof off: /debug/pprof/cmdline = %d, want 404", code)
+	}
+}
