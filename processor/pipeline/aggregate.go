@@ -377,7 +377,11 @@ func (s *aggStage) flushLoop(ctx context.Context, gen generation, gs *genState, 
 		s.log.Error("final flush did not complete; nothing after the last commit is committed, the next owner replays it",
 			zap.Any("partitions", parts))
 	}
-	if err := s.agg.DropPartitions(fctx, parts); err != nil {
+	// The drop runs under the hard context, not fctx: a final flush that
+	// timed out has cancelled fctx, and learners of revoked partitions left
+	// in memory would be written again by this instance after their next
+	// owner moved them on.
+	if err := s.agg.DropPartitions(s.hard, parts); err != nil {
 		s.log.Error("cannot drop revoked partitions from memory", zap.Any("partitions", parts), zap.Error(err))
 	}
 	s.mu.Lock()

@@ -283,6 +283,9 @@ func (a *fakeAgg) Release(b *Batch) {
 }
 
 func (a *fakeAgg) DropPartitions(ctx context.Context, parts []int32) error {
+	if err := ctx.Err(); err != nil {
+		return err // like the shards: a cancelled drop may not happen
+	}
 	a.mu.Lock()
 	a.dropped = append(a.dropped, parts)
 	a.mu.Unlock()
