@@ -23,6 +23,17 @@ const (
 	HeaderTruncated       = "unpair-truncated"        // set when the value was cut: the original length in bytes
 )
 
+// Bounds of what a dead letter or a re-keyed message carries besides the
+// statement: each violation line, all of them together, and the producer's
+// own headers copied along. Violation paths repeat raw JSON keys, so a
+// statement with huge keys would otherwise build a dead letter larger than
+// the broker accepts, and its retries would stall the partition.
+const (
+	MaxErrorLineBytes    = 512
+	MaxErrorBytes        = 16 << 10
+	MaxCopiedHeaderBytes = 64 << 10
+)
+
 // MaxStatementBytes is the largest statement the pipeline accepts (the
 // decoder rejects larger ones as too_large) and the most of a rejected
 // value a dead letter carries, so every message it produces fits the
@@ -86,10 +97,20 @@ func originHeaders(o origin, rest []kafka.Header) []kafka.Header {
 		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(o.Offset, 10))},
 		kafka.Header{Key: HeaderSourceTime, Value: []byte(strconv.FormatInt(o.Time.UnixMilli(), 10))},
 	)
+	size := 0
 	for _, h := range rest {
 		switch h.Key {
 		case HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset, HeaderSourceTime:
 			continue
+		case HeaderControl:
+			// Only `unpair forget` writes control records, straight to the
+			// by-learner topic: a producer's header must not become one.
+			continue
+		}
+		// Producers' headers travel along only up to a bound, so a message
+		// near the broker's size limit cannot outgrow it here.
+		if size += len(h.Key) + len(h.Value); size > MaxCopiedHeaderBytes {
+			break
 		}
 		hs = append(hs, h)
 	}
@@ -115,14 +136,10 @@ func describe(err error) (code string, lines []string) {
 func deadLetter(topic string, m *kafka.Message, err error, now time.Time) (kafka.Message, string) {
 	code, lines := describe(err)
 	o := originOf(m)
-	for i, l := range lines {
-		// one violation per line: a line may not carry its own newlines
-		lines[i] = strings.ReplaceAll(l, "\n", " ")
-	}
 	hs := originHeaders(o, nil)
 	hs = append(hs,
 		kafka.Header{Key: HeaderReason, Value: []byte(code)},
-		kafka.Header{Key: HeaderError, Value: []byte(strings.Join(lines, "\n"))},
+		kafka.Header{Key: HeaderError, Value: errorLines(lines)},
 		kafka.Header{Key: HeaderTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
 	)
 	value, key := m.Value, m.Key
@@ -158,4 +175,26 @@ func Header(m kafka.Message, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// errorLines joins violation lines, one per line, each cut to
+// MaxErrorLineBytes and all of them to MaxErrorBytes, saying how many lines
+// were left out.
+func errorLines(lines []string) []byte {
+	var b []byte
+	for i, l := range lines {
+		// one violation per line: a line may not carry its own newlines
+		l = strings.ReplaceAll(l, "\n", " ")
+		if len(l) > MaxErrorLineBytes {
+			l = strings.ToValidUTF8(l[:MaxErrorLineBytes], "") + "…"
+		}
+		if i > 0 {
+			b = append(b, '\n')
+		}
+		if len(b)+len(l) > MaxErrorBytes {
+			return fmt.Appendf(b, "… %d more violations", len(lines)-i)
+		}
+		b = append(b, l...)
+	}
+	return b
 }

@@ -299,8 +299,10 @@ func (p *Processor) serve() (*http.Server, error) {
 	mux.HandleFunc("/healthz", serveHealth)
 	mux.HandleFunc("/readyz", p.health.serveReady)
 	if p.cfg.Pprof {
+		// No /debug/pprof/cmdline: the command line may carry secrets
+		// (--learner-secret, --api-token).
+		mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

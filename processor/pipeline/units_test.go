@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,4 +207,51 @@ func TestGuardOf(t *testing.T) {
 	f(LearnerWrite{Partition: -1, Offsets: []Source{{1, 50}, {2, 7}}}, 1, 50)
 	f(LearnerWrite{Partition: 3, Offsets: []Source{{1, 5}}}, 1, 5)
 	f(LearnerWrite{Partition: -1}, 0, 0)
+}
+
+func TestDeadLetterBoundsTheErrorHeader(t *testing.T) {
+	huge := strings.Repeat("k", 400<<10)
+	lines := []string{"result.extensions." + huge + ": duplicate key", "verb.id: must be an IRI"}
+	for i := 0; i < 2000; i++ {
+		lines = append(lines, fmt.Sprintf("context.extensions.x%d: duplicate key", i))
+	}
+	m := kafka.Message{Topic: "in", Value: []byte(`{}`)}
+	dl, _ := deadLetter("dlq", &m, &rejection{code: "invalid_statement", lines: lines, first: errors.New(lines[0])}, time.Unix(0, 0))
+	e, _ := Header(dl, HeaderError)
+	if len(e) > MaxErrorBytes+64 {
+		t.Fatalf("error header is %d bytes, want at most about %d", len(e), MaxErrorBytes)
+	}
+	got := strings.Split(e, "\n")
+	if !strings.HasPrefix(got[0], "result.extensions.kkk") || len(got[0]) > MaxErrorLineBytes+len("…") {
+		t.Errorf("first line = %.60q… (%d bytes), want it cut to %d", got[0], len(got[0]), MaxErrorLineBytes)
+	}
+	if got[1] != "verb.id: must be an IRI" {
+		t.Errorf("second line = %q, want it whole", got[1])
+	}
+	if last := got[len(got)-1]; !strings.HasSuffix(last, "more violations") {
+		t.Errorf("last line = %q, want a count of the lines left out", last)
+	}
+}
+
+func TestOriginHeadersDropControlAndBoundCopies(t *testing.T) {
+	in := []kafka.Header{
+		{Key: HeaderControl, Value: []byte(ControlForget)},
+		{Key: "trace", Value: []byte("t1")},
+		{Key: "big", Value: make([]byte, MaxCopiedHeaderBytes)},
+		{Key: "after", Value: []byte("x")},
+	}
+	hs := originHeaders(origin{Topic: "in"}, in)
+	keys := map[string]bool{}
+	for _, h := range hs {
+		keys[h.Key] = true
+	}
+	if keys[HeaderControl] {
+		t.Error("a producer's unpair-control header was copied: a statement could erase a learner")
+	}
+	if !keys["trace"] {
+		t.Error("small producer headers must travel along")
+	}
+	if keys["big"] || keys["after"] {
+		t.Error("headers past MaxCopiedHeaderBytes were copied")
+	}
 }
