@@ -97,8 +97,11 @@ func CanonicalIFI(ifi string) (string, error) {
 		return CanonicalSha1(h), nil
 	case strings.HasPrefix(s, "account:"):
 		rest := s[len("account:"):]
-		i := strings.LastIndexByte(rest, '|')
-		if i <= 0 || i == len(rest)-1 {
+		// The first '|' ends the homePage (an IRL cannot hold a raw '|'; a
+		// name can). The homePage may be empty: tolerant ingestion keys an
+		// account without one as "account:|<name>".
+		i := strings.IndexByte(rest, '|')
+		if i < 0 || i == len(rest)-1 {
 			return "", errors.New("learner: account IFI must be account:<homePage>|<name>")
 		}
 		return CanonicalAccount(rest[:i], rest[i+1:]), nil

@@ -45,6 +45,10 @@ func TestKeyMatchesLearnerKeyer(t *testing.T) {
 	f(Learner(`{"mbox_sha1sum":"`+sum+`"}`), schema.CanonicalSha1(sum))
 	f(`{"account":{"homePage":"https://lms.example.org","name":"u-42"}}`, schema.CanonicalAccount("https://lms.example.org", "u-42"))
 	f(`{"openid":"https://id.example.org/alice"}`, schema.CanonicalOpenID("https://id.example.org/alice"))
+	// An account without homePage, keyed as tolerant ingestion keys it.
+	f(`{"account":{"name":"u-7"}}`, schema.CanonicalAccount("", "u-7"))
+	f("account:|u-7", schema.CanonicalAccount("", "u-7"))
+	f("account:https://lms.example.org|a|b", schema.CanonicalAccount("https://lms.example.org", "a|b"))
 	f(`{"objectType":"Group","mbox":"mailto:team@example.com","member":[]}`, schema.CanonicalMbox("mailto:team@example.com"))
 
 	// An mbox and its sha1sum are one learner.
@@ -87,7 +91,7 @@ func TestKeyRejects(t *testing.T) {
 	f(`{"mbox":"mailto:a@b.c","openid":"https://x"}`, "got 2")
 	f(`{"mbox":"alice@example.com"}`, "mailto:")
 	f(`{"mbox_sha1sum":"zz"}`, "40 hex")
-	f(`{"account":{"name":"u"}}`, "homePage and name")
+	f(`{"account":{"homePage":"https://lms.example.org"}}`, "needs a name")
 	f(`{"openid":" "}`, "URI")
 	f(`[1]`, "neither an actor JSON")
 }

@@ -81,10 +81,16 @@ func ActorIFI(actor []byte) (string, error) {
 		out = append(out, schema.CanonicalOpenID(*a.OpenID))
 	}
 	if a.Account != nil {
-		if a.Account.HomePage == nil || strings.TrimSpace(*a.Account.HomePage) == "" || a.Account.Name == nil || *a.Account.Name == "" {
-			return "", errors.New("learner: actor.account needs homePage and name")
+		if a.Account.Name == nil || *a.Account.Name == "" {
+			return "", errors.New("learner: actor.account needs a name")
 		}
-		out = append(out, schema.CanonicalAccount(*a.Account.HomePage, *a.Account.Name))
+		// Without a homePage, as tolerant ingestion keys it (H5P sends such
+		// accounts).
+		home := ""
+		if a.Account.HomePage != nil {
+			home = *a.Account.HomePage
+		}
+		out = append(out, schema.CanonicalAccount(home, *a.Account.Name))
 	}
 	if len(out) != 1 {
 		return "", fmt.Errorf("learner: actor must have exactly one of mbox, mbox_sha1sum, openid, account; got %d", len(out))
