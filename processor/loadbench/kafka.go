@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/unpair/unpair/processor/pipeline"
 )
 
 // admin is the few Kafka administration calls the benchmark needs. Each
@@ -76,30 +78,10 @@ func (a admin) partitions(ctx context.Context, topic string) (int, error) {
 	return 0, fmt.Errorf("topic %s does not exist", topic)
 }
 
-// ends returns the end offset (high watermark) of every partition of topic.
+// ends returns the end offset (high watermark) of every partition of topic,
+// as the pipeline reads it.
 func (a admin) ends(ctx context.Context, topic string) (map[int]int64, error) {
-	n, err := a.partitions(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	cl, done := a.client()
-	defer done()
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for p := 0; p < n; p++ {
-		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
-	}
-	res, err := cl.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot list offsets of %s: %w", topic, err)
-	}
-	out := make(map[int]int64, n)
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("cannot list offsets of %s partition %d: %w", topic, po.Partition, po.Error)
-		}
-		out[po.Partition] = po.LastOffset
-	}
-	return out, nil
+	return pipeline.EndOffsets(ctx, a.brokers, topic)
 }
 
 // committed returns the offsets group has committed on topic's partitions

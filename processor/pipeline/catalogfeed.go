@@ -46,7 +46,7 @@ func (f *catalogFeed) run(ctx context.Context) error {
 	bo := backoff{min: f.cfg.RetryMin, max: f.cfg.RetryMax}
 	for {
 		var err error
-		if ends, err = endOffsets(ctx, f.cfg.Brokers, f.topic); err == nil {
+		if ends, err = EndOffsets(ctx, f.cfg.Brokers, f.topic); err == nil {
 			break
 		}
 		f.log.Warn("cannot read catalog topic partitions; retrying", zap.String("topic", f.topic), zap.Error(err))
@@ -134,9 +134,9 @@ func (f *catalogFeed) apply(key, value []byte) (err error) {
 	return f.sink.ApplyRecord(key, value)
 }
 
-// endOffsets returns the end (high watermark) offset of every partition of
-// topic.
-func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
+// EndOffsets returns the end (high watermark) offset of every partition of
+// topic, read with fresh metadata (the load benchmark uses it too).
+func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
 	cl, done := freshClient(brokers)
 	defer done()
 	n, err := partitionCount(ctx, brokers, topic)

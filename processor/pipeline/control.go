@@ -349,7 +349,7 @@ func WatchForgotten(ctx context.Context, cfg Config, learner string) (*ForgetWat
 		return nil, err
 	}
 	RegisterKafkaConn(cfg.Brokers, kc)
-	ends, err := endOffsets(ctx, cfg.Brokers, cfg.DecisionTopic)
+	ends, err := EndOffsets(ctx, cfg.Brokers, cfg.DecisionTopic)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the end of %s: %w", cfg.DecisionTopic, err)
 	}

@@ -158,7 +158,7 @@ func (r *rig) readAll(topic string) map[int][]kafka.Message {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ends, err := endOffsets(ctx, r.brokers, topic)
+	ends, err := EndOffsets(ctx, r.brokers, topic)
 	if err != nil {
 		r.t.Fatalf("cannot read end offsets of %s: %v", topic, err)
 	}
@@ -187,7 +187,7 @@ func (r *rig) readAll(topic string) map[int][]kafka.Message {
 // caughtUp reports whether group has committed the end of every partition
 // of topic.
 func (r *rig) caughtUp(ctx context.Context, group, topic string) (bool, string) {
-	ends, err := endOffsets(ctx, r.brokers, topic)
+	ends, err := EndOffsets(ctx, r.brokers, topic)
 	if err != nil {
 		return false, err.Error()
 	}

@@ -265,7 +265,7 @@ func TestRedisStoppedThirtySecondsThenRestarted(t *testing.T) {
 	if now := r.committedSum(r.cfg.Group, r.cfg.ByLearnerTopic); now != stalled {
 		t.Fatalf("committed offsets of the aggregating stage moved from %d to %d while redis was down", stalled, now)
 	}
-	ends, err := endOffsets(ctx, r.brokers, r.cfg.ByLearnerTopic)
+	ends, err := EndOffsets(ctx, r.brokers, r.cfg.ByLearnerTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
