@@ -9,11 +9,32 @@ import (
 )
 
 // Source is where a piece of evidence came from: its Kafka partition and
-// offset. An Offset below zero means "no source" (tests, offline replays):
-// the offset guard is skipped.
+// offset, and its index among the statements of that message (a JSON array
+// message holds several; 0 otherwise). An Offset below zero means "no
+// source" (tests, offline replays): the offset guard is skipped.
+//
+// The guard applies a statement only when (Offset, Index) is after the
+// learner's applied position of Partition. When a re-key stage forwarded
+// the statement, Origin is its position in the topic it was first read
+// from: the guard also requires (Origin.Offset, Origin.Index) to be after
+// the learner's applied position of Origin.Partition, so a statement the
+// re-key stage produced twice (a retried batch, a crash before its commit)
+// is applied once, however many other statements lie between the copies.
 type Source struct {
 	Partition int32
+	Index     int32
 	Offset    int64
+	Origin    Origin
+}
+
+// Origin is a statement's position in the topic it was first read from.
+// Valid is false when there is none (no re-key stage, or a record without
+// the unpair-source headers).
+type Origin struct {
+	Partition int32
+	Index     int32
+	Offset    int64
+	Valid     bool
 }
 
 // NoSource is evidence without a Kafka position.

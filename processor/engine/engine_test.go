@@ -795,7 +795,7 @@ func TestOffsetsAndOverridesSurviveMarshal(t *testing.T) {
 	}
 	e.Override(l, "video/1", true, day0+86_400_000, day0+600_000, NoSource)
 	e.Override(l, "q/frac1", false, 0, day0+600_000, NoSource)
-	want := []Source{{3, 30}, {1, 20}, {7, 40}, {-2, 50}}
+	want := []Source{{Partition: 3, Offset: 30}, {Partition: 1, Offset: 20}, {Partition: 7, Offset: 40}, {Partition: -2, Offset: 50}}
 	data, _ := l.MarshalBinary()
 	l2, err := newEngine(t, nil).LoadLearner("L", data)
 	if err != nil {
