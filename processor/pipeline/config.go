@@ -66,7 +66,10 @@ type Config struct {
 
 	SessionTimeout    time.Duration // consumer group session timeout
 	HeartbeatInterval time.Duration // consumer group heartbeat
-	RebalanceTimeout  time.Duration
+	// RebalanceTimeout is how long the group coordinator waits for members
+	// to rejoin a rebalance; a member rejoins after its final flush, so
+	// FlushTimeout + HeartbeatInterval must stay below it (Validate).
+	RebalanceTimeout time.Duration
 }
 
 // Defaults of every setting that has one.
@@ -89,7 +92,7 @@ const (
 	DefaultRetryMax        = 5 * time.Second
 	DefaultSessionTimeout  = 10 * time.Second
 	DefaultHeartbeat       = time.Second
-	DefaultRebalance       = 10 * time.Second
+	DefaultRebalance       = 30 * time.Second
 )
 
 // DefaultConfig returns a Config with every default filled in and no
@@ -216,6 +219,13 @@ func (c *Config) Validate() error {
 	}
 	if c.ReplicationFactor < 1 {
 		bad("replication-factor: %d must be at least 1", c.ReplicationFactor)
+	}
+	// A member rejoins a rebalance only after its final flush: one still
+	// flushing when the coordinator gives up on it (RebalanceTimeout) would
+	// write learners the next owner already reads, two writers for a time.
+	if c.FlushTimeout+c.HeartbeatInterval >= c.RebalanceTimeout {
+		bad("flush-timeout: %v plus heartbeat-interval %v must be below rebalance-timeout %v, so a final flush ends before the group moves on",
+			c.FlushTimeout, c.HeartbeatInterval, c.RebalanceTimeout)
 	}
 	if c.FlushTimeout > c.ShutdownTimeout {
 		bad("flush-timeout: %v must not exceed shutdown-timeout %v", c.FlushTimeout, c.ShutdownTimeout)

@@ -56,7 +56,7 @@ func (r *rig) spawnRun(t *testing.T, bin string, n int, f runFlags) *proc {
 		"--by-learner-topic", c.ByLearnerTopic, "--dlq-topic", c.DeadLetterTopic, "--decision-topic", c.DecisionTopic,
 		"--catalog-topic=", "--redis-prefix", c.RedisPrefix, "--http-addr", f.http,
 		"--flush-interval", f.flushInterval, "--flush-size", f.flushSize, "--max-in-flight", f.maxInFlight, "--sweep-interval=-1s",
-		"--session-timeout", "6s", "--heartbeat-interval", "500ms", "--rebalance-timeout", "6s", "--shards", "2",
+		"--session-timeout", "6s", "--heartbeat-interval", "500ms", "--rebalance-timeout", "6s", "--flush-timeout", "4s", "--shards", "2",
 		"--fetch-max-wait", "100ms", "--log-format", "console")
 	cmd.Env = append(os.Environ(),
 		"UNPAIR_BROKERS="+strings.Join(c.Brokers, ","), "UNPAIR_REDIS="+strings.Join(c.Redis, ","),

@@ -59,7 +59,7 @@ func newRig(t testing.TB, partitions int) *rig {
 		RedisPrefix: "t" + strings.ReplaceAll(id, ".", ""), LearnerSecret: testSecret,
 		HTTPAddr: "127.0.0.1:0", FlushInterval: 50 * time.Millisecond, SweepInterval: -1,
 		SessionTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond, RebalanceTimeout: 6 * time.Second,
-		FlushTimeout: 5 * time.Second, ShutdownTimeout: 15 * time.Second, Shards: 2,
+		FlushTimeout: 4 * time.Second, ShutdownTimeout: 15 * time.Second, Shards: 2,
 		FetchMaxWait: 100 * time.Millisecond,
 	}
 	cfg.WithDefaults()

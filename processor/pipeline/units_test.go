@@ -41,6 +41,13 @@ func TestConfigValidate(t *testing.T) {
 	f("heartbeat above session", func(c *Config) { c.HeartbeatInterval = time.Minute }, "heartbeat-interval")
 	f("in-flight below flush size", func(c *Config) { c.MaxInFlight = 10; c.FlushSize = 100 }, "max-in-flight")
 	f("topic with space", func(c *Config) { c.DecisionTopic = "a b" }, "decision-topic")
+	f("final flush outlasts the rebalance", func(c *Config) { c.FlushTimeout = 10 * time.Second; c.RebalanceTimeout = 10 * time.Second }, "rebalance-timeout")
+	f("final flush plus heartbeat outlasts the rebalance", func(c *Config) {
+		c.FlushTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 9*time.Second, time.Second, 10*time.Second
+	}, "flush-timeout")
+	f("final flush within the rebalance", func(c *Config) {
+		c.FlushTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 8*time.Second, time.Second, 10*time.Second
+	}, "")
 }
 
 func TestPartitionOfIsStableAndSpread(t *testing.T) {
