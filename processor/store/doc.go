@@ -8,6 +8,7 @@
 //	<prefix>:v1:{<learnerKey>}:s   string the engine's opaque resume state
 //	<prefix>:v1:{<learnerKey>}:o   hash   source partition -> last applied offset
 //	<prefix>:v1:{<learnerKey>}:e   hash   content id -> encoded engagement (EncodeEngagement)
+//	<prefix>:v1:{<learnerKey>}:k   hash   skill name -> mastery.AppendSkill of the learner's skill state
 //
 // "Is content C suppressed for learner L?" is one HGET on the :d hash;
 // "which of these 100 contents are?" is one HMGET. A decision value starts
@@ -33,6 +34,14 @@
 // absolute values written in the same guarded script as the decisions
 // (EngagementField builds it, DecodeEngagement reads it; engagement.go
 // documents the fields).
+//
+// The :k hash holds the learner's state of every skill it practised
+// (LearnerWrite.Skills, absolute values, same script and offset guard as
+// the decisions), so a reader can decide catalog content the learner never
+// touched: such content is suppressed when mastery.Judge says all its
+// skills are mastered (processor/client applies it at read time). Data
+// written before :k existed simply has no :k; readers then allow untouched
+// content, as they always did.
 //
 // Reads for the engine: LoadState and Load (batched, with offsets, so the
 // engine can skip replayed events its stored state already reflects).

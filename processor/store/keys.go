@@ -48,6 +48,7 @@ const (
 	SuffixState      = "s" // string: the engine's opaque resume state
 	SuffixOffsets    = "o" // hash: source partition -> last applied offset
 	SuffixEngagement = "e" // hash: engagement fields written by the engine
+	SuffixSkills     = "k" // hash: skill name -> mastery.AppendSkill encoding
 )
 
 // Keys are the Redis keys of one learner; all share the {learnerKey} hash
@@ -57,12 +58,13 @@ type Keys struct {
 	State      string
 	Offsets    string
 	Engagement string
+	Skills     string
 }
 
 // All returns every key of the learner, in the order the write script takes
-// them (KEYS[1..4]).
+// them (KEYS[1..5]).
 func (k Keys) All() []string {
-	return []string{k.Decisions, k.State, k.Offsets, k.Engagement}
+	return []string{k.Decisions, k.State, k.Offsets, k.Engagement, k.Skills}
 }
 
 // Keys returns the keys of a learner. It does not validate the learner key;
@@ -74,6 +76,7 @@ func (s Schema) Keys(learner string) Keys {
 		State:      base + SuffixState,
 		Offsets:    base + SuffixOffsets,
 		Engagement: base + SuffixEngagement,
+		Skills:     base + SuffixSkills,
 	}
 }
 

@@ -7,6 +7,7 @@ import "github.com/redis/go-redis/v9"
 //
 //	KEYS[1] decisions hash   KEYS[2] state string
 //	KEYS[3] offsets hash     KEYS[4] engagement hash
+//	KEYS[5] skills hash
 //	ARGV[1] partition        ARGV[2] offset (decimal, no leading zeros)
 //	ARGV[3] TTL in ms (0: leave expiry alone)
 //	ARGV[4] "1": set state to ARGV[6]; "0": leave state alone
@@ -14,6 +15,7 @@ import "github.com/redis/go-redis/v9"
 //	        <= ARGV[2]; "0": apply only when it is < ARGV[2]
 //	ARGV[7] n decision fields, then n field/value pairs
 //	then    m engagement fields, then m field/value pairs
+//	then    k skill fields, then k field/value pairs
 //
 // Returns 1 when applied, 0 when stale: the stored offset is >= ARGV[2]
 // (> for a refresh): already applied, e.g. a redelivery or a retried
@@ -58,10 +60,11 @@ local function hset(key)
 end
 hset(KEYS[1])
 hset(KEYS[4])
+hset(KEYS[5])
 redis.call('HSET', KEYS[3], ARGV[1], off)
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then
-  for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
+  for k = 1, #KEYS do redis.call('PEXPIRE', KEYS[k], ttl) end
 end
 return 1
 `

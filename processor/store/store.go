@@ -74,6 +74,11 @@ type LearnerWrite struct {
 	// Engagement are absolute values for the engagement hash (":e"), e.g.
 	// last_seen, last_verb; never increments, so a replay is harmless.
 	Engagement []Field
+	// Skills are absolute values for the skills hash (":k"): skill name ->
+	// mastery.AppendSkill of the learner's current state of that skill, for
+	// the skills whose state changed. Readers decide content the learner
+	// never touched from them (processor/client).
+	Skills []Field
 	// Refresh marks a write that reflects no new event (a sweep that found
 	// a review due, an operator's override) at the learner's newest applied
 	// Offset: it applies when the stored offset is not newer (<=) instead of
@@ -176,7 +181,7 @@ func (s *Store) args(w *LearnerWrite) ([]any, error) {
 	if w.Offset < 0 {
 		return nil, fmt.Errorf("offset %d: must not be negative", w.Offset)
 	}
-	a := make([]any, 0, 8+2*len(w.Decisions)+2*len(w.Engagement))
+	a := make([]any, 0, 9+2*len(w.Decisions)+2*len(w.Engagement)+2*len(w.Skills))
 	a = append(a, strconv.FormatInt(int64(w.Partition), 10), strconv.FormatInt(w.Offset, 10), s.ttlMs)
 	setState, refresh := "0", "0"
 	if w.State != nil {
@@ -198,6 +203,13 @@ func (s *Store) args(w *LearnerWrite) ([]any, error) {
 	for j, f := range w.Engagement {
 		if f.Name == "" {
 			return nil, fmt.Errorf("engagement field %d: name required", j)
+		}
+		a = append(a, f.Name, f.Value)
+	}
+	a = append(a, len(w.Skills))
+	for j, f := range w.Skills {
+		if f.Name == "" {
+			return nil, fmt.Errorf("skills[%d]: name: must not be empty", j)
 		}
 		a = append(a, f.Name, f.Value)
 	}
@@ -300,7 +312,7 @@ func parseOffsets(m map[string]string) (map[int32]int64, error) {
 }
 
 // Forget erases everything stored about one learner (decisions, state,
-// offsets, engagement) with one DEL and reports whether anything existed.
+// offsets, engagement, skills) with one DEL and reports whether anything existed.
 // Offsets go too: events of the learner still retained in Kafka would, if
 // replayed, build the learner again.
 func (s *Store) Forget(ctx context.Context, learner string) (bool, error) {

@@ -47,6 +47,7 @@ type snapshot struct {
 	HasState   bool
 	Offsets    map[string]string
 	Engagement map[string]string
+	Skills     map[string]string
 }
 
 func snap(t *testing.T, s *Store, learner string) snapshot {
@@ -62,6 +63,9 @@ func snap(t *testing.T, s *Store, learner string) snapshot {
 		t.Fatal(err)
 	}
 	if sn.Engagement, err = s.rdb.HGetAll(ctx, k.Engagement).Result(); err != nil {
+		t.Fatal(err)
+	}
+	if sn.Skills, err = s.rdb.HGetAll(ctx, k.Skills).Result(); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.rdb.Get(ctx, k.State).Result()
@@ -189,6 +193,59 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 		f(1<<62, true)
 	})
 
+	t.Run("skills written with decisions under the offset guard", func(t *testing.T) {
+		s := newTestStore(t, rdb, 0)
+		f := func(off int64, refresh bool, frac string, applied bool) {
+			t.Helper()
+			res := write(t, s, LearnerWrite{Learner: "l", Partition: 2, Offset: off, Refresh: refresh,
+				Decisions: []decision.Decision{mastered("q"+frac, 0)},
+				Skills:    []Field{{"fractions", frac}, {"decimals", "d" + frac}}})
+			if (res.Applied == 1) != applied {
+				t.Fatalf("offset %d: %+v, want applied=%v", off, res, applied)
+			}
+		}
+		f(5, false, "A", true)
+		sn := snap(t, s, "l")
+		if sn.Skills["fractions"] != "A" || sn.Skills["decimals"] != "dA" || len(sn.Skills) != 2 || sn.Decisions["qA"] == "" {
+			t.Fatalf("after first write: %+v", sn)
+		}
+		f(5, false, "B", false) // redelivery
+		f(4, false, "C", false) // older
+		f(4, true, "D", false)  // a former owner's refresh
+		if sn := snap(t, s, "l"); sn.Skills["fractions"] != "A" || sn.Skills["decimals"] != "dA" || len(sn.Decisions) != 1 {
+			t.Fatalf("stale write changed skills or decisions: %+v", sn)
+		}
+		f(5, true, "E", true) // a sweep at the same offset
+		f(6, false, "F", true)
+		// Absolute values replace; skills not in the write stay.
+		write(t, s, LearnerWrite{Learner: "l", Partition: 2, Offset: 7, Skills: []Field{{"geometry", "g"}}})
+		if sn := snap(t, s, "l"); sn.Skills["fractions"] != "F" || sn.Skills["decimals"] != "dF" || sn.Skills["geometry"] != "g" || sn.Offsets["2"] != "7" {
+			t.Fatalf("after newer writes: %+v", sn)
+		}
+	})
+
+	t.Run("failed script leaves skills for a retry", func(t *testing.T) {
+		s := newTestStore(t, rdb, 0)
+		k := s.schema.Keys("l")
+		if err := rdb.Set(ctx, k.Skills, "not a hash", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		w := LearnerWrite{Learner: "l", Offset: 3, Decisions: []decision.Decision{mastered("c", 0)}, Skills: []Field{{"fractions", "v"}}}
+		if _, err := s.WriteBatch(ctx, []LearnerWrite{w}); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+			t.Fatalf("err = %v, want WRONGTYPE", err)
+		}
+		if o, _ := rdb.HGetAll(ctx, k.Offsets).Result(); len(o) != 0 {
+			t.Fatalf("offset advanced by a failed script: %v", o)
+		}
+		if err := rdb.Del(ctx, k.Skills).Err(); err != nil {
+			t.Fatal(err)
+		}
+		wantResult(t, write(t, s, w), 1)
+		if sn := snap(t, s, "l"); sn.Skills["fractions"] != "v" || sn.Offsets["0"] != "3" {
+			t.Fatalf("retry: %+v", sn)
+		}
+	})
+
 	t.Run("nil state keeps state", func(t *testing.T) {
 		s := newTestStore(t, rdb, 0)
 		write(t, s, LearnerWrite{Learner: "l", Offset: 1, State: []byte("keep")})
@@ -243,6 +300,7 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 			{Learner: "l", Partition: -1},
 			{Learner: "l", Decisions: []decision.Decision{{Reason: decision.Mastered}}},
 			{Learner: "l", Engagement: []Field{{"", "v"}}},
+			{Learner: "l", Skills: []Field{{"fractions", "1|streak|3|1|3|3|3|3|0|0"}, {"", "v"}}},
 		} {
 			if _, err := s.WriteBatch(ctx, []LearnerWrite{w}); err == nil {
 				t.Errorf("WriteBatch(%+v): no error", w)
@@ -279,7 +337,11 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 
 	t.Run("TTL on every key", func(t *testing.T) {
 		s := newTestStore(t, rdb, time.Hour)
-		write(t, s, LearnerWrite{Learner: "l", Offset: 1, State: []byte("x"), Decisions: []decision.Decision{mastered("c", 0)}, Engagement: []Field{{"a", "b"}}})
+		write(t, s, LearnerWrite{Learner: "l", Offset: 1, State: []byte("x"), Decisions: []decision.Decision{mastered("c", 0)}, Engagement: []Field{{"a", "b"}},
+			Skills: []Field{{"fractions", "v"}}})
+		if len(s.schema.Keys("l").All()) != 5 {
+			t.Fatalf("All() = %v, want the five keys", s.schema.Keys("l").All())
+		}
 		for _, key := range s.schema.Keys("l").All() {
 			d, err := rdb.PTTL(ctx, key).Result()
 			if err != nil || d <= 59*time.Minute || d > time.Hour {
@@ -291,7 +353,8 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 	t.Run("load and forget", func(t *testing.T) {
 		s := newTestStore(t, rdb, 0)
 		write(t, s,
-			LearnerWrite{Learner: "a", Partition: 1, Offset: 9, State: []byte("sa"), Decisions: []decision.Decision{mastered("c", 0)}},
+			LearnerWrite{Learner: "a", Partition: 1, Offset: 9, State: []byte("sa"), Decisions: []decision.Decision{mastered("c", 0)},
+				Engagement: []Field{{"c", "e"}}, Skills: []Field{{"fractions", "k"}}},
 			LearnerWrite{Learner: "b", Partition: 2, Offset: 3},
 		)
 		write(t, s, LearnerWrite{Learner: "a", Partition: 4, Offset: 2})
@@ -321,6 +384,9 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 				t.Errorf("%s survived Forget", key)
 			}
 		}
+		if sn := snap(t, s, "a"); len(sn.Skills) != 0 {
+			t.Fatalf("skills survived Forget: %v", sn.Skills)
+		}
 		if ok, err := s.Forget(ctx, "a"); err != nil || ok {
 			t.Fatalf("second Forget(a) = %v, %v; want false, nil", ok, err)
 		}
@@ -341,7 +407,7 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 			for off := int64(1); off <= n; off++ {
 				v := strconv.FormatInt(off, 10)
 				d := mastered("c", off)
-				if _, err := s.WriteBatch(ctx, []LearnerWrite{{Learner: "l", Offset: off, State: []byte(v), Decisions: []decision.Decision{d}, Engagement: []Field{{"v", v}}}}); err != nil {
+				if _, err := s.WriteBatch(ctx, []LearnerWrite{{Learner: "l", Offset: off, State: []byte(v), Decisions: []decision.Decision{d}, Engagement: []Field{{"v", v}}, Skills: []Field{{"s", v}}}}); err != nil {
 					errc <- err
 					return
 				}
@@ -353,12 +419,13 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 				t.Fatal("writer did not finish in 30s")
 			}
 			var st *redis.StringCmd
-			var off, dec, eng *redis.StringCmd
+			var off, dec, eng, skl *redis.StringCmd
 			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				st = p.Get(ctx, k.State)
 				off = p.HGet(ctx, k.Offsets, "0")
 				dec = p.HGet(ctx, k.Decisions, "c")
 				eng = p.HGet(ctx, k.Engagement, "v")
+				skl = p.HGet(ctx, k.Skills, "s")
 				return nil
 			})
 			if err == redis.Nil {
@@ -377,8 +444,8 @@ func suite(t *testing.T, rdb redis.UniversalClient) {
 				t.Fatal(err)
 			}
 			v := st.Val()
-			if off.Val() != v || eng.Val() != v || strconv.FormatInt(h.Until, 10) != v {
-				t.Fatalf("torn read: state %s offset %s engagement %s decision until %d", v, off.Val(), eng.Val(), h.Until)
+			if off.Val() != v || eng.Val() != v || skl.Val() != v || strconv.FormatInt(h.Until, 10) != v {
+				t.Fatalf("torn read: state %s offset %s engagement %s skill %s decision until %d", v, off.Val(), eng.Val(), skl.Val(), h.Until)
 			}
 			if v == strconv.Itoa(n) {
 				break

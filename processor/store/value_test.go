@@ -98,7 +98,7 @@ func TestSchemaKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := s.Keys("abc")
-	want := Keys{"unpair:v1:{abc}:d", "unpair:v1:{abc}:s", "unpair:v1:{abc}:o", "unpair:v1:{abc}:e"}
+	want := Keys{"unpair:v1:{abc}:d", "unpair:v1:{abc}:s", "unpair:v1:{abc}:o", "unpair:v1:{abc}:e", "unpair:v1:{abc}:k"}
 	if k != want {
 		t.Fatalf("Keys = %+v, want %+v", k, want)
 	}
