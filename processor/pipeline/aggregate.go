@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -29,7 +30,10 @@ type aggStage struct {
 	open       ReaderFactory
 	figures    Figures // nil: no per-content engagement figures
 	routeCheck bool    // rekey off: report statements not keyed by learner key
-	health     *Health
+	// originTopic is the input topic when the re-key stage feeds this one:
+	// origin headers naming it give each statement its Source.Origin.
+	originTopic string
+	health      *Health
 	// hard ends only when the stop is forced; final flushes run under it
 	// (bounded by FlushTimeout), not under the generation's context.
 	hard context.Context
@@ -37,6 +41,15 @@ type aggStage struct {
 
 	warnRoute rateLimited
 	warnDead  rateLimited
+
+	// cut makes each flush a consistent cut of the stream: a fetcher holds
+	// it shared from handing a batch to the aggregator until the batch's
+	// offsets are marked, a flush holds it exclusively from taking the marks
+	// until its barrier has passed every shard. So every statement of a
+	// marked message is applied before the barrier and none after it (one
+	// Kafka message's statements never straddle two flushes), and the
+	// per-content figures' stored offsets never run ahead of the state.
+	cut sync.RWMutex
 
 	mu      sync.Mutex
 	skipped uint64 // aggregator's Skipped() at the last flush
@@ -197,15 +210,19 @@ func (s *aggStage) fetch(ctx context.Context, gs *genState, pa kafka.PartitionAs
 				s.checkRoute(&msgs[i], evs)
 			}
 			handed = append(handed, i)
-			for _, ev := range evs {
-				in = append(in, Input{Evidence: ev, Source: Source{Partition: int32(pa.ID), Offset: msgs[i].Offset}})
+			src := Source{Partition: int32(pa.ID), Offset: msgs[i].Offset, Origin: s.origin(&msgs[i])}
+			for j, ev := range evs {
+				src.Index = int32(j)
+				in = append(in, Input{Evidence: ev, Source: src})
 			}
 		}
+		s.cut.RLock()
 		if err := s.submit(ctx, in); err != nil {
 			var pe panicError
 			if !errors.As(err, &pe) {
 				// cancelled or the aggregator is closing: nothing is marked,
 				// so whoever owns the partition next reads these again
+				s.cut.RUnlock()
 				if ctx.Err() == nil {
 					s.log.Error("cannot hand statements to the aggregator", zap.Error(err))
 				}
@@ -227,6 +244,7 @@ func (s *aggStage) fetch(ctx context.Context, gs *genState, pa kafka.PartitionAs
 		gs.accepted += len(in)
 		full := gs.pending >= s.cfg.FlushSize
 		gs.mu.Unlock()
+		s.cut.RUnlock()
 		if full {
 			select {
 			case gs.kick <- struct{}{}:
@@ -256,6 +274,28 @@ func collect(ctx context.Context, r PartitionReader, b *budget, msgs []kafka.Mes
 		msgs = append(msgs, m)
 	}
 	return msgs
+}
+
+// origin returns the origin of a by-learner message: the re-key stage's
+// unpair-source-* headers, when they name the configured input topic.
+func (s *aggStage) origin(m *kafka.Message) Origin {
+	if s.originTopic == "" {
+		return Origin{}
+	}
+	o := originOf(m)
+	if !o.Forwarded || o.Topic != s.originTopic || o.Partition < 0 || o.Partition > math.MaxInt32 || o.Index > math.MaxInt32 || o.Offset < 0 {
+		return Origin{}
+	}
+	return Origin{Partition: int32(o.Partition), Index: int32(o.Index), Offset: o.Offset, Valid: true}
+}
+
+// originTopic is the topic whose positions the engine's origin guard keeps:
+// the input when the re-key stage runs, else none.
+func originTopic(cfg *Config) string {
+	if cfg.Rekey {
+		return cfg.InputTopic
+	}
+	return ""
 }
 
 // decode decodes one message, converting a panic into an internal error.
@@ -397,8 +437,10 @@ func (s *aggStage) flushLoop(ctx context.Context, gen generation, gs *genState, 
 // gave up, after which the generation must not commit again.
 func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool {
 	start := time.Now()
+	s.cut.Lock()
 	snap := gs.take()
 	b, err := s.agg.Flush(ctx)
+	s.cut.Unlock()
 	if err != nil {
 		s.log.Error("flush barrier failed", zap.Error(err))
 		return false

@@ -18,6 +18,7 @@ const (
 	HeaderSourceTopic     = "unpair-source-topic"     // topic the statement was first read from
 	HeaderSourcePartition = "unpair-source-partition" // its partition, decimal
 	HeaderSourceOffset    = "unpair-source-offset"    // its offset, decimal
+	HeaderSourceIndex     = "unpair-source-index"     // its index in the message's JSON array, decimal; absent = 0
 	HeaderSourceTime      = "unpair-source-time"      // its Kafka timestamp, unix milliseconds
 	HeaderTime            = "unpair-time"             // when it was dead-lettered, RFC 3339 UTC
 	HeaderTruncated       = "unpair-truncated"        // set when the value was cut: the original length in bytes
@@ -54,7 +55,9 @@ type origin struct {
 	Topic     string
 	Partition int
 	Offset    int64
+	Index     int       // position in the original message's JSON array; 0 otherwise
 	Time      time.Time // the original message's timestamp
+	Forwarded bool      // read from origin headers (the message came through the re-key stage)
 }
 
 // originOf returns the origin headers of m when present, else m's own place.
@@ -65,6 +68,7 @@ func originOf(m *kafka.Message) origin {
 	var t string
 	var p int
 	var off int64
+	var idx int
 	for _, h := range m.Headers {
 		switch h.Key {
 		case HeaderSourceTopic:
@@ -75,6 +79,10 @@ func originOf(m *kafka.Message) origin {
 		case HeaderSourceOffset:
 			v, err := strconv.ParseInt(string(h.Value), 10, 64)
 			off, haveO = v, err == nil
+		case HeaderSourceIndex:
+			if v, err := strconv.Atoi(string(h.Value)); err == nil && v >= 0 {
+				idx = v
+			}
 		case HeaderSourceTime:
 			if v, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
 				at = time.UnixMilli(v)
@@ -82,7 +90,7 @@ func originOf(m *kafka.Message) origin {
 		}
 	}
 	if haveT && haveP && haveO {
-		o = origin{Topic: t, Partition: p, Offset: off, Time: at}
+		o = origin{Topic: t, Partition: p, Offset: off, Index: idx, Time: at, Forwarded: true}
 	}
 	return o
 }
@@ -90,17 +98,20 @@ func originOf(m *kafka.Message) origin {
 // originHeaders returns the headers naming o, followed by the message's
 // other headers (any older origin headers are replaced).
 func originHeaders(o origin, rest []kafka.Header) []kafka.Header {
-	hs := make([]kafka.Header, 0, len(rest)+3)
+	hs := make([]kafka.Header, 0, len(rest)+5)
 	hs = append(hs,
 		kafka.Header{Key: HeaderSourceTopic, Value: []byte(o.Topic)},
 		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(o.Partition))},
 		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(o.Offset, 10))},
-		kafka.Header{Key: HeaderSourceTime, Value: []byte(strconv.FormatInt(o.Time.UnixMilli(), 10))},
 	)
+	if o.Index > 0 {
+		hs = append(hs, kafka.Header{Key: HeaderSourceIndex, Value: []byte(strconv.Itoa(o.Index))})
+	}
+	hs = append(hs, kafka.Header{Key: HeaderSourceTime, Value: []byte(strconv.FormatInt(o.Time.UnixMilli(), 10))})
 	size := 0
 	for _, h := range rest {
 		switch h.Key {
-		case HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset, HeaderSourceTime:
+		case HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset, HeaderSourceIndex, HeaderSourceTime:
 			continue
 		case HeaderControl:
 			// Only `unpair forget` writes control records, straight to the

@@ -268,7 +268,7 @@ func (a *fakeAgg) Flush(ctx context.Context) (*Batch, error) {
 	for l := range a.dirty {
 		w := LearnerWrite{Learner: l}
 		for p, o := range a.applied[l] {
-			w.Partition, w.Offsets = p, append(w.Offsets, Source{p, o})
+			w.Partition, w.Offsets = p, append(w.Offsets, Source{Partition: p, Offset: o})
 		}
 		b.Learners = append(b.Learners, w)
 	}

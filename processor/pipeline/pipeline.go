@@ -145,7 +145,7 @@ func (p *Processor) Run(ctx, hard context.Context) error {
 		cfg: cfg, log: p.log.With(zap.String("stage", "aggregate")), m: p.m, topic: consumed,
 		partitions: func() int { return int(nParts.Load()) },
 		dec:        p.d.Decoder, agg: p.d.Aggregator, store: p.d.Store, out: out, open: p.d.Readers, figures: p.d.Figures,
-		routeCheck: !cfg.Rekey, health: p.health, hard: hard, now: now,
+		routeCheck: !cfg.Rekey, health: p.health, hard: hard, now: now, originTopic: originTopic(cfg),
 		warnRoute: rateLimited{every: 10 * time.Second}, warnDead: rateLimited{every: 5 * time.Second},
 	}
 	var wg sync.WaitGroup

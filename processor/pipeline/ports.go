@@ -34,11 +34,25 @@ type Rejection interface {
 }
 
 // Source is where a statement was read: the partition and offset of the
-// topic the aggregating stage consumes. Learner states remember the last
-// applied Source so replays are skipped.
+// topic the aggregating stage consumes, and the statement's index in the
+// message (a JSON array holds several, with rekey off). Learner states
+// remember the last applied Source so replays are skipped. Origin is where
+// the re-key stage first read it (rekey on).
 type Source struct {
 	Partition int32
+	Index     int32
 	Offset    int64
+	Origin    Origin
+}
+
+// Origin is a statement's position in the input topic before re-keying;
+// Valid is false without one (rekey off, or no unpair-source-* headers
+// naming the configured input topic).
+type Origin struct {
+	Partition int32
+	Index     int32
+	Offset    int64
+	Valid     bool
 }
 
 // Input is one statement for the aggregator and where it was read.

@@ -19,8 +19,14 @@ import (
 // (partition PartitionOf(key)), dead-letters what the decoder rejects, and
 // commits input offsets only after those produces are acknowledged.
 //
-// A crash between produce and commit produces some statements twice; the
-// engine drops the second copy by statement id (its window of recent ids).
+// A crash between produce and commit, or a batch produced again after a
+// partial failure, produces some statements twice. Each by-learner message
+// carries its statement's origin (input partition, offset and index in the
+// message, unpair-source-* headers); for one learner the statements of one
+// input partition arrive in input order, so the engine applies a statement
+// only when its origin is after the learner's applied origin of that
+// partition (engine.Source.Origin): the second copy is skipped however far
+// behind the first it lands.
 type rekeyStage struct {
 	cfg   *Config
 	log   *zap.Logger
@@ -125,9 +131,14 @@ func (s *rekeyStage) produce(ctx context.Context, out []kafka.Message) bool {
 // rekey appends the by-learner messages of m to out: one per statement (a
 // JSON array is split into its statements) or one dead letter.
 func (s *rekeyStage) rekey(out []kafka.Message, evs []schema.Evidence, m *kafka.Message) ([]kafka.Message, []schema.Evidence) {
-	o := originOf(m)
+	// The origin is this message's own place, whatever headers the producer
+	// set: the engine's guard orders statements by it, and a dead letter
+	// sent back to the input after a fix is a new statement, not a replay.
+	// Only the original timestamp travels on (decode's received time).
+	at := originOf(m).Time
 	parts := splitArray(m.Value)
-	for _, raw := range parts {
+	for k, raw := range parts {
+		o := origin{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Index: k, Time: at}
 		var err error
 		evs, err = s.decode(evs[:0], raw, m.Time)
 		if err == nil && len(evs) == 0 {
@@ -136,6 +147,7 @@ func (s *rekeyStage) rekey(out []kafka.Message, evs []schema.Evidence, m *kafka.
 		if err != nil {
 			dm := *m
 			dm.Value = raw
+			dm.Headers = originHeaders(o, m.Headers) // names the statement's index in m
 			dl, code := deadLetter(s.cfg.DeadLetterTopic, &dm, err, s.now())
 			out = append(out, dl)
 			s.m.Statements.WithLabelValues(OutcomeDeadLettered, code).Inc()

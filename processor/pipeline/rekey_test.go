@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
 
@@ -86,4 +88,54 @@ func TestRekeyNoCommitWhileProduceFails(t *testing.T) {
 
 func j2f(s *rekeyStage) float64 {
 	return testutilCounter(s.m.KafkaProduceErrors.WithLabelValues("rekey"))
+}
+
+// The re-key stage names each statement's own place and index in its
+// input message, whatever origin headers the producer sent; the aggregating
+// stage turns them into Source.Origin only when they name the input topic.
+func TestRekeyOriginIsOwnPlaceAndIndex(t *testing.T) {
+	j := &journal{}
+	cfg := testConfig()
+	topic := newTopicLog("in", 1, `["l1|c|1", "bad", "l1|c|0"]`, "l2|c|1")
+	forged := []kafka.Header{{Key: HeaderSourceTopic, Value: []byte("in")}, {Key: HeaderSourcePartition, Value: []byte("7")},
+		{Key: HeaderSourceOffset, Value: []byte("99")}, {Key: HeaderSourceIndex, Value: []byte("3")}}
+	topic.parts[0][1].Headers = forged
+	s, out := newTestRekey(t, cfg, topic, j)
+	gen := newFakeGen(j, "in", 0)
+	s.runGeneration(gen)
+	eventually(t, "input committed", func() bool { return gen.committed(0) == 2 })
+	gen.end()
+
+	type pos struct {
+		value          string
+		partition, off string
+		index          string
+	}
+	var got []pos
+	for _, m := range append(out.topic(cfg.ByLearnerTopic), out.topic(cfg.DeadLetterTopic)...) {
+		p, _ := Header(m, HeaderSourcePartition)
+		o, _ := Header(m, HeaderSourceOffset)
+		i, _ := Header(m, HeaderSourceIndex)
+		got = append(got, pos{string(m.Value), p, o, i})
+	}
+	want := []pos{{`"l1|c|1"`, "0", "0", ""}, {`"l1|c|0"`, "0", "0", "2"}, {"l2|c|1", "0", "1", ""}, {`"bad"`, "0", "0", "1"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("origins (value, partition, offset, index) = %v, want %v", got, want)
+	}
+
+	agg := &aggStage{originTopic: "in"}
+	by := out.topic(cfg.ByLearnerTopic)
+	if o := agg.origin(&by[1]); o != (Origin{Partition: 0, Index: 2, Offset: 0, Valid: true}) {
+		t.Errorf("origin of the third array element = %+v", o)
+	}
+	if o := agg.origin(&by[2]); o != (Origin{Partition: 0, Offset: 1, Valid: true}) {
+		t.Errorf("origin of a message the producer sent forged headers with = %+v, want its own place", o)
+	}
+	other := &aggStage{originTopic: "another-input"}
+	if o := other.origin(&by[0]); o.Valid {
+		t.Errorf("origin naming another topic taken as valid: %+v", o)
+	}
+	if o := (&aggStage{}).origin(&by[0]); o.Valid {
+		t.Errorf("origin taken with rekey off: %+v", o)
+	}
 }

@@ -210,9 +210,9 @@ func TestGuardOf(t *testing.T) {
 			t.Errorf("guardOf(%+v) = %d/%d, want %d/%d", w, p, o, wantP, wantO)
 		}
 	}
-	f(LearnerWrite{Partition: 2, Offsets: []Source{{1, 50}, {2, 7}}}, 2, 7)
-	f(LearnerWrite{Partition: -1, Offsets: []Source{{1, 50}, {2, 7}}}, 1, 50)
-	f(LearnerWrite{Partition: 3, Offsets: []Source{{1, 5}}}, 1, 5)
+	f(LearnerWrite{Partition: 2, Offsets: []Source{{Partition: 1, Offset: 50}, {Partition: 2, Offset: 7}}}, 2, 7)
+	f(LearnerWrite{Partition: -1, Offsets: []Source{{Partition: 1, Offset: 50}, {Partition: 2, Offset: 7}}}, 1, 50)
+	f(LearnerWrite{Partition: 3, Offsets: []Source{{Partition: 1, Offset: 5}}}, 1, 5)
 	f(LearnerWrite{Partition: -1}, 0, 0)
 }
 

@@ -117,7 +117,11 @@ func (s ShardAggregator) Submit(ctx context.Context, in []Input) error {
 	p := shardInputs.Get().(*[]shard.Input)
 	out := (*p)[:0]
 	for _, x := range in {
-		out = append(out, shard.Input{Evidence: x.Evidence, Source: engine.Source{Partition: x.Source.Partition, Offset: x.Source.Offset}})
+		src := engine.Source{Partition: x.Source.Partition, Index: x.Source.Index, Offset: x.Source.Offset}
+		if o := x.Source.Origin; o.Valid {
+			src.Origin = engine.Origin{Partition: o.Partition, Index: o.Index, Offset: o.Offset, Valid: true}
+		}
+		out = append(out, shard.Input{Evidence: x.Evidence, Source: src})
 	}
 	err := s.A.Submit(ctx, out)
 	clear(out) // drop the evidence's strings for the GC
