@@ -20,38 +20,88 @@ const (
 	causeOverride
 )
 
-// guard applies the offset guard and records the offset; it reports false
-// when the evidence was already applied.
+// guard applies the position guards and records the positions; it reports
+// false when the evidence was already applied.
+//
+// By-learner position: (Offset, Index) must be after the applied position
+// of Partition (statements of one JSON-array message share an offset and
+// differ by index). Origin position: when src.Origin is valid, (Origin.Offset,
+// Origin.Index) must also be after the applied position of
+// Origin.Partition, so a statement a re-key stage produced twice (new
+// by-learner offsets, same origin) is applied once: for one learner, the
+// statements of one origin partition arrive in origin order, and a
+// re-produced batch repeats a prefix. Both positions are recorded only when
+// both guards pass.
 func (l *Learner) guard(src Source) bool {
 	if src.Offset < 0 {
 		return true
 	}
-	var o *Source
-	switch {
-	case l.off0.Offset < 0: // no offset yet
-		o = &l.off0
-		*o = Source{Partition: src.Partition, Offset: -1}
-	case l.off0.Partition == src.Partition:
-		o = &l.off0
-	case l.x != nil:
-		for i := range l.x.offsets {
-			if l.x.offsets[i].Partition == src.Partition {
-				o = &l.x.offsets[i]
-				break
-			}
+	o := l.position(src.Partition)
+	if o != nil && !o.precedes(src.Offset, src.Index) {
+		return false
+	}
+	origin := src.Origin.Valid && src.Origin.Offset >= 0
+	var g *pos
+	if origin {
+		g = l.originPos(src.Origin.Partition)
+		if g != nil && !g.precedes(src.Origin.Offset, src.Origin.Index) {
+			return false
 		}
 	}
 	if o == nil {
-		x := l.more()
-		x.offsets = append(x.offsets, Source{Partition: src.Partition, Offset: -1})
-		o = &x.offsets[len(x.offsets)-1]
+		o = l.addPosition(src.Partition)
 	}
-	if src.Offset <= o.Offset {
-		return false
+	o.offset, o.index = src.Offset, src.Index
+	if origin {
+		if g == nil {
+			x := l.more()
+			x.origins = append(x.origins, pos{partition: src.Origin.Partition})
+			g = &x.origins[len(x.origins)-1]
+		}
+		g.offset, g.index = src.Origin.Offset, src.Origin.Index
 	}
-	o.Offset = src.Offset
 	l.partition = src.Partition
 	return true
+}
+
+// position returns the applied position of a by-learner partition, nil if
+// none.
+func (l *Learner) position(p int32) *pos {
+	if l.off0.offset >= 0 && l.off0.partition == p {
+		return &l.off0
+	}
+	if l.x != nil {
+		for i := range l.x.offsets {
+			if l.x.offsets[i].partition == p {
+				return &l.x.offsets[i]
+			}
+		}
+	}
+	return nil
+}
+
+// addPosition adds a partition's position (offset -1, none applied yet).
+func (l *Learner) addPosition(p int32) *pos {
+	if l.off0.offset < 0 {
+		l.off0 = pos{partition: p, offset: -1}
+		return &l.off0
+	}
+	x := l.more()
+	x.offsets = append(x.offsets, pos{partition: p, offset: -1})
+	return &x.offsets[len(x.offsets)-1]
+}
+
+// originPos returns the applied position of an origin partition, nil if
+// none.
+func (l *Learner) originPos(p int32) *pos {
+	if l.x != nil {
+		for i := range l.x.origins {
+			if l.x.origins[i].partition == p {
+				return &l.x.origins[i]
+			}
+		}
+	}
+	return nil
 }
 
 func (l *Learner) touch() {

@@ -11,12 +11,13 @@ import (
 	"github.com/unpair/unpair/schema"
 )
 
-// Serialized learner state, version 3. All integers are varints unless
+// Serialized learner state, version 4. All integers are varints unless
 // noted; strings are a uvarint length and bytes; times are unix seconds.
 //
-//	"UP" 0x02                  magic and version
+//	"UP" 0x04                  magic and version
 //	key, partition
-//	n × (partition, offset)    applied offsets
+//	n × (partition, offset, index)  applied by-learner positions
+//	n × (partition, offset, index)  applied origin positions (re-keyed input)
 //	n × string                 name table: content and skill ids
 //	n × (n × name index)       skill sets (set 0, the empty set, implicit)
 //	n × item                   content name index, itemState, manual kind,
@@ -34,10 +35,16 @@ import (
 //
 // Engine-local ids never leave the process: names are written instead, and
 // remapped on load. Floats are fixed-width bit patterns, so a round trip is
-// exact. Versions 1 (times in ms, one checkpoint record for items and
-// skills) and 2 (no engagement) are not read: no state of them was ever
-// deployed.
-const codecVersion = 3
+// exact. Version 3 (applied offsets as (partition, offset), no origin
+// positions) is still read: its positions load with index 0 and no origin
+// positions, which is exact (it never applied a statement after index 0 of
+// a message, nor tracked origins). Versions 1 (times in ms, one checkpoint
+// record for items and skills) and 2 (no engagement) are not read: no
+// state of them was ever deployed.
+//
+// The publication state of skills (what Changes handed out) is not
+// encoded: a loaded learner hands out every skill at its next Changes.
+const codecVersion = 4
 
 var errCorrupt = errors.New("corrupt learner state")
 
@@ -148,24 +155,7 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, 'U', 'P', codecVersion)
 	b = appendString(b, l.key)
 	b = binary.AppendVarint(b, int64(l.partition))
-	nOff := 0
-	if l.off0.Offset >= 0 {
-		nOff++
-	}
-	if l.x != nil {
-		nOff += len(l.x.offsets)
-	}
-	b = binary.AppendUvarint(b, uint64(nOff))
-	if l.off0.Offset >= 0 {
-		b = binary.AppendVarint(b, int64(l.off0.Partition))
-		b = binary.AppendVarint(b, l.off0.Offset)
-	}
-	if l.x != nil {
-		for _, o := range l.x.offsets {
-			b = binary.AppendVarint(b, int64(o.Partition))
-			b = binary.AppendVarint(b, o.Offset)
-		}
-	}
+	b = l.appendPositions(b)
 	b = binary.AppendUvarint(b, uint64(len(table)))
 	for _, s := range table {
 		b = appendString(b, s)
@@ -248,6 +238,37 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 		b = append(b, id[:]...)
 	}
 	return b, nil
+}
+
+// appendPositions appends the applied by-learner positions, then the
+// origin positions, each as (partition, offset, index).
+func (l *Learner) appendPositions(b []byte) []byte {
+	nOff := 0
+	if l.off0.offset >= 0 {
+		nOff++
+	}
+	var offs, origins []pos
+	if l.x != nil {
+		offs, origins = l.x.offsets, l.x.origins
+	}
+	b = binary.AppendUvarint(b, uint64(nOff+len(offs)))
+	if l.off0.offset >= 0 {
+		b = appendPos(b, &l.off0)
+	}
+	for i := range offs {
+		b = appendPos(b, &offs[i])
+	}
+	b = binary.AppendUvarint(b, uint64(len(origins)))
+	for i := range origins {
+		b = appendPos(b, &origins[i])
+	}
+	return b
+}
+
+func appendPos(b []byte, p *pos) []byte {
+	b = binary.AppendVarint(b, int64(p.partition))
+	b = binary.AppendVarint(b, p.offset)
+	return binary.AppendVarint(b, int64(p.index))
 }
 
 // stretch returns s with at least n elements, the new ones zero.
@@ -412,6 +433,15 @@ func (d *decoder) cell(c *cell) {
 }
 
 // u16 reads a 16-bit value written as a uvarint.
+func (d *decoder) i32(what string) int32 {
+	v := d.varint(what)
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		d.fail(what + ": out of range")
+		return 0
+	}
+	return int32(v)
+}
+
 func (d *decoder) u16(what string) uint16 {
 	v := d.uvarint(what)
 	if v > math.MaxUint16 {
@@ -465,19 +495,39 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	d := &decoder{b: data}
 	if m := d.bytes(3, "header"); m == nil || m[0] != 'U' || m[1] != 'P' {
 		return fmt.Errorf("%w: not a learner state", errCorrupt)
-	} else if m[2] != codecVersion {
+	} else if m[2] != codecVersion && m[2] != 3 {
 		return fmt.Errorf("%w: unknown version %d", errCorrupt, m[2])
 	}
+	version := data[2]
 	n := e.NewLearner("")
 	n.key = string(d.bytes(int(min(d.uvarint("key"), 1<<20)), "key"))
 	partition := int32(d.varint("partition"))
 	for range d.count(2, "offsets") {
-		o := Source{Partition: int32(d.varint("offset.partition")), Offset: d.varint("offset")}
+		p := pos{partition: int32(d.varint("offset.partition")), offset: d.varint("offset")}
+		if version >= 4 {
+			p.index = d.i32("offset.index")
+		}
 		if d.err != nil {
 			break
 		}
-		if o.Offset < 0 || !n.guard(o) {
+		if p.offset < 0 || n.position(p.partition) != nil {
 			d.fail("offsets: negative or partition listed twice")
+			break
+		}
+		*n.addPosition(p.partition) = p
+	}
+	if version >= 4 {
+		for range d.count(3, "origins") {
+			p := pos{partition: int32(d.varint("origin.partition")), offset: d.varint("origin.offset"), index: d.i32("origin.index")}
+			if d.err != nil {
+				break
+			}
+			if p.offset < 0 || n.originPos(p.partition) != nil {
+				d.fail("origins: negative or partition listed twice")
+				break
+			}
+			x := n.more()
+			x.origins = append(x.origins, p)
 		}
 	}
 	n.partition = partition
@@ -556,6 +606,7 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 		s, _ := nameAt("skill.id")
 		sc.skill = e.skillID(s)
 		d.cell(&sc.m)
+		sc.bits = sDirty // not known published: handed out at the next Changes
 		if d.byte1("skill.saved") == 1 {
 			sc.saved = n.epoch
 		}

@@ -108,10 +108,19 @@
 //
 // # Correctness properties
 //
-// Idempotence: evidence whose Source offset is <= the offset recorded for its
-// partition is a no-op (Stale); a statement id already in the window is a
-// no-op (Duplicate). Both the offsets and the window are part of the
-// serialized state, so redelivery after a restart is harmless.
+// Idempotence: evidence whose Source position (Offset, Index), compared
+// lexicographically, is not after the position recorded for its partition
+// is a no-op (Stale): the statements of one JSON-array message share an
+// offset and differ by index, so each applies once. When the statement came
+// through the re-key stage (Source.Origin valid), its origin position must
+// also be after the learner's applied position of the origin partition: a
+// batch the re-key stage produced twice gets new by-learner offsets, but
+// its origin positions repeat, however many statements lie between the
+// copies (per learner, one origin partition's statements arrive in origin
+// order). Origin positions live in the side table, one per origin
+// partition. A statement id already in the window is a no-op (Duplicate).
+// Positions and the window are part of the serialized state, so redelivery
+// after a restart is harmless. Event ids carry the index when it is not 0.
 //
 // Order: evidence is applied in arrival order (per learner, Kafka order). The
 // models are per-attempt (BKT forgetting is a per-attempt transition), so

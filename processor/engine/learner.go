@@ -146,16 +146,37 @@ type manualRec struct {
 // extra holds a learner's rarely used state, so that learners without it
 // pay one pointer.
 type extra struct {
-	offsets  []Source      // applied offsets of partitions other than Learner.off0
+	offsets  []pos         // applied positions of partitions other than Learner.off0
+	origins  []pos         // applied origin positions (before re-keying), one per origin partition
 	manual   []manualRec   // overrides, by content
 	pendVoid []schema.UUID // voids waiting for their statement
 }
 
+// pos is an applied position in one partition: the offset of the latest
+// applied message and the index of the statement within it. 16 bytes.
+type pos struct {
+	offset    int64 // -1: none
+	partition int32
+	index     int32
+}
+
+// precedes reports whether the position is before (offset, index).
+func (p *pos) precedes(offset int64, index int32) bool {
+	return p.offset < offset || p.offset == offset && p.index < index
+}
+
+// skillCell is one learner-skill: 40 bytes (bits sits in what was padding).
 type skillCell struct {
 	skill uint32
 	saved uint16
+	bits  uint8 // sDirty, sPending
 	m     cell
 }
+
+const (
+	sDirty   = 1 << iota // the published form may have changed since it was last handed out
+	sPending             // handed out by the latest Changes, not yet cleaned
+)
 
 // link says that a pair's skill set holds a skill: the learner's index from
 // skill to the items that share it, sorted by (skill, content).
@@ -219,7 +240,7 @@ type Learner struct {
 	engCh  []engPending // engagement changes since the last Clean
 	x      *extra       // nil until an override, a second partition or an early void
 
-	off0      Source // applied offset of the first partition; Offset -1 none
+	off0      pos    // applied position of the first partition; offset -1 none
 	evBase    uint64 // sequence number of events[0]
 	engBase   uint64 // sequence number of engCh[0]
 	version   uint64
@@ -234,7 +255,7 @@ type Learner struct {
 
 // NewLearner returns an empty learner.
 func (e *Engine) NewLearner(key string) *Learner {
-	return &Learner{eng: e, key: key, partition: -1, epoch: 1, off0: Source{Partition: -1, Offset: -1}}
+	return &Learner{eng: e, key: key, partition: -1, epoch: 1, off0: pos{partition: -1, offset: -1}}
 }
 
 // Key returns the learner key.
@@ -254,15 +275,37 @@ func (l *Learner) Dirty() bool { return l.dirty }
 func (l *Learner) Offsets() []Source { return l.AppendOffsets(nil) }
 
 // AppendOffsets appends the applied offset per partition to dst: the first
-// partition's, then the others' in the order they were first seen.
+// partition's, then the others' in the order they were first seen. Each
+// carries Partition, Offset and the Index of the latest statement applied
+// at that offset (no Origin).
 func (l *Learner) AppendOffsets(dst []Source) []Source {
-	if l.off0.Offset >= 0 {
-		dst = append(dst, l.off0)
+	if l.off0.offset >= 0 {
+		dst = append(dst, l.off0.source())
 	}
 	if l.x != nil {
-		dst = append(dst, l.x.offsets...)
+		for i := range l.x.offsets {
+			dst = append(dst, l.x.offsets[i].source())
+		}
 	}
 	return dst
+}
+
+func (p *pos) source() Source {
+	return Source{Partition: p.partition, Offset: p.offset, Index: p.index}
+}
+
+// Origins returns the applied position per origin partition (statements
+// forwarded by a re-key stage), in the order first seen, as Origins with
+// Valid set; nil when none.
+func (l *Learner) Origins() []Origin {
+	if l.x == nil || len(l.x.origins) == 0 {
+		return nil
+	}
+	out := make([]Origin, len(l.x.origins))
+	for i, o := range l.x.origins {
+		out[i] = Origin{Partition: o.partition, Offset: o.offset, Index: o.index, Valid: true}
+	}
+	return out
 }
 
 // Size is an estimate of the memory the learner holds, in bytes.
@@ -275,7 +318,7 @@ func (l *Learner) Size() int {
 		cap(l.ckI)*int(unsafe.Sizeof(ckItem{})) + cap(l.ckS)*int(unsafe.Sizeof(ckSkill{})) +
 		cap(l.events)*int(unsafe.Sizeof(pending{})) + cap(l.engCh)*int(unsafe.Sizeof(engPending{}))
 	if x := l.x; x != nil {
-		n += int(unsafe.Sizeof(*x)) + cap(x.offsets)*int(unsafe.Sizeof(Source{})) +
+		n += int(unsafe.Sizeof(*x)) + (cap(x.offsets)+cap(x.origins))*int(unsafe.Sizeof(pos{})) +
 			cap(x.manual)*int(unsafe.Sizeof(manualRec{})) + cap(x.pendVoid)*16
 	}
 	return n

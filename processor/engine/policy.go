@@ -238,7 +238,10 @@ func (e *Engine) emit(l *Learner, it *item, kind decision.EventKind, at int64, s
 	l.events = append(l.events, pending{kind: kind, at: at, src: src, it: *it, mv: e.view(l, it, snap)})
 }
 
-// event materializes a pending event.
+// event materializes a pending event. Its id is learner/content
+// hash/partition/offset, with /i<index> when the statement is not the first
+// of its message (index 0 keeps the ids of single-statement messages as
+// they were), and /t<at> when there is no offset (the review sweep).
 func (e *Engine) event(l *Learner, p *pending) decision.Event {
 	content := e.contents[p.it.content].name
 	if p.kind == decision.EventBarelyTouched {
@@ -251,6 +254,10 @@ func (e *Engine) event(l *Learner, p *pending) decision.Event {
 	b = strconv.AppendInt(b, int64(p.src.Partition), 10)
 	b = append(b, '/')
 	b = strconv.AppendInt(b, p.src.Offset, 10)
+	if p.src.Index != 0 { // statements of one message share an offset
+		b = append(b, "/i"...)
+		b = strconv.AppendInt(b, int64(p.src.Index), 10)
+	}
 	if p.src.Offset < 0 {
 		b = append(b, "/t"...)
 		b = strconv.AppendInt(b, p.at, 10)

@@ -15,6 +15,12 @@ import (
 // appendBinaryReference is the map- and sort.Slice-based encoder the
 // allocation-free AppendBinary replaced, kept to prove the bytes unchanged.
 func (l *Learner) appendBinaryReference(b []byte) []byte {
+	return l.appendBinaryReferenceVersion(b, codecVersion)
+}
+
+// appendBinaryReferenceVersion encodes in format version 3 (offsets
+// without index, no origins) or 4.
+func (l *Learner) appendBinaryReferenceVersion(b []byte, version byte) []byte {
 	e := l.eng
 	// Scratch tables live in the engine and are reused: marshalling runs
 	// for every changed learner at every flush.
@@ -89,7 +95,7 @@ func (l *Learner) appendBinaryReference(b []byte) []byte {
 		name(l.ckS[i].skill, true)
 	}
 
-	b = append(b, 'U', 'P', codecVersion)
+	b = append(b, 'U', 'P', version)
 	b = appendString(b, l.key)
 	b = binary.AppendVarint(b, int64(l.partition))
 	offsets := l.Offsets()
@@ -97,6 +103,18 @@ func (l *Learner) appendBinaryReference(b []byte) []byte {
 	for _, o := range offsets {
 		b = binary.AppendVarint(b, int64(o.Partition))
 		b = binary.AppendVarint(b, o.Offset)
+		if version >= 4 {
+			b = binary.AppendVarint(b, int64(o.Index))
+		}
+	}
+	if version >= 4 {
+		origins := l.Origins()
+		b = binary.AppendUvarint(b, uint64(len(origins)))
+		for _, o := range origins {
+			b = binary.AppendVarint(b, int64(o.Partition))
+			b = binary.AppendVarint(b, o.Offset)
+			b = binary.AppendVarint(b, int64(o.Index))
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(table)))
 	for _, s := range table {
