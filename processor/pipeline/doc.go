@@ -14,12 +14,21 @@
 // offsets of a batch are committed only after all its produces are
 // acknowledged by all in-sync replicas. The by-learner message keeps the
 // original value and headers, plus headers naming the original topic,
-// partition, offset and timestamp (unpair-source-*). Its own record time is
+// partition, offset, index in the message's array (when not 0) and
+// timestamp (unpair-source-*): the message's own place, never headers a
+// producer sent along (a dead letter sent back after a fix is a new
+// statement). Its own record time is
 // the time of re-keying: replayed history with old timestamps would
 // otherwise be deleted by retention before stage 2 reads it. Stage 2 gives
 // the decoder the original timestamp, so replays decode identically.
-// A crash between produce and commit re-keys a batch twice; the engine
-// drops the second copy by statement id.
+// A crash between produce and commit, or a produce retried after a partial
+// failure, re-keys a batch twice. Stage 2 hands each statement's origin
+// (Source.Origin, from the headers when they name the configured input
+// topic) to the engine, which applies a statement only when its origin is
+// after the learner's applied origin of that input partition: for one
+// learner the statements of one input partition arrive in input order, so
+// the second copy is skipped however far behind the first it lands
+// (engine.Source).
 //
 // Stage 2, aggregate (consumer group <group>), consumes the by-learner
 // topic (or the input itself when Rekey is off) with kafka-go's
@@ -37,6 +46,11 @@
 // flusher takes a snapshot of the dispatched offsets and pending dead
 // letters, then:
 //
+//  0. takes the snapshot and passes the barrier of step 1 under the
+//     exclusive side of a read/write lock whose shared side a fetcher
+//     holds from Submit until its batch's offsets are marked: the flush is
+//     a consistent cut, every statement of a marked message applied before
+//     the barrier and none after it;
 //  1. Aggregator.Flush: a barrier; every statement dispatched before it is
 //     applied, and the changed learners come back serialized;
 //  2. produces the pending dead letters and the batch's decision events and
@@ -111,6 +125,7 @@
 // goes to the dead-letter topic with the original value and key and the
 // headers unpair-error (every violation, one per line), unpair-reason,
 // unpair-source-topic, unpair-source-partition, unpair-source-offset,
+// unpair-source-index (statements of an array after the first),
 // unpair-source-time and unpair-time. Every statement is counted once in
 // unpair_statements_total as processed, dead_lettered or duplicate.
 //
@@ -145,8 +160,11 @@
 // differs from their learner key, or whose partition none of the usual
 // partitioners (xxhash, murmur2, FNV-1a) gives for that key, are counted
 // in unpair_misrouted_total and warned about (rate-limited): their learner
-// may have two owners. Arrays are not split with Rekey off, and the
-// statements of one message share its offset.
+// may have two owners. Arrays are not split with Rekey off: the statements
+// of one message share its offset and are told apart by their index in
+// it (Source.Index), which the engine's guard orders after the offset; the
+// consistent cut keeps them in one flush, so the store's offset guard
+// never sees one message's offset twice.
 //
 // # Catalog
 //
