@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/unpair/unpair/processor/catalog"
 	"github.com/unpair/unpair/processor/decision"
 	"github.com/unpair/unpair/processor/store"
 	"github.com/unpair/unpair/schema"
@@ -24,6 +25,12 @@ type Options struct {
 	// Now is the clock that decides whether a decision's until has passed;
 	// nil = time.Now.
 	Now func() time.Time
+	// Catalog (content -> skills and difficulty; its current snapshot is
+	// read at every call) lets the client decide content the learner never
+	// touched: such content is suppressed when all its skills are mastered
+	// (mastery.Judge over the learner's ":k" skill states). nil: untouched
+	// content is always allowed, as only stored decisions count.
+	Catalog *catalog.Catalog
 }
 
 // Client answers "is this content suppressed for this learner?" from Redis.
@@ -33,6 +40,7 @@ type Client struct {
 	schema store.Schema
 	keyer  *schema.LearnerKeyer
 	now    func() time.Time
+	cat    *catalog.Catalog
 }
 
 // New returns a client over a redis.Client or redis.ClusterClient.
@@ -48,7 +56,7 @@ func New(rdb redis.UniversalClient, opt Options) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{rdb: rdb, schema: sc, keyer: schema.NewLearnerKeyer(opt.Secret), now: now}, nil
+	return &Client{rdb: rdb, schema: sc, keyer: schema.NewLearnerKeyer(opt.Secret), now: now, cat: opt.Catalog}, nil
 }
 
 // Key returns the learner key of l, as the processor derives it.
@@ -57,34 +65,40 @@ func (c *Client) Key(l Learner) (string, error) { return keyOf(c.keyer, l) }
 // Suppression is the decision of a content that is suppressed now.
 type Suppression struct {
 	decision.Decision
+	// Derived marks a decision unpair did not store: the learner never
+	// touched the content, and the client decided it at read time from the
+	// learner's skill states and the catalog (Options.Catalog).
+	Derived bool `json:"derived,omitempty"`
 }
 
-// Suppressed reports whether content is suppressed for the learner now,
-// with one HGET. The decision is the stored one (nil when unpair never
-// decided on the pair); it may say Suppressed with an Until in the past,
-// which counts as not suppressed.
+// Suppressed reports whether content is suppressed for the learner now, in
+// one round trip. The decision is the stored one, or, for a content the
+// learner never touched whose catalog skills are all mastered, one derived
+// at read time (Explain tells the two apart); nil when there is neither. It
+// may say Suppressed with an Until in the past, which counts as not
+// suppressed.
 func (c *Client) Suppressed(ctx context.Context, l Learner, content string) (bool, *decision.Decision, error) {
 	key, err := c.Key(l)
 	if err != nil {
 		return false, nil, err
 	}
-	v, err := c.rdb.HGet(ctx, c.schema.DecisionsKey(key), content).Result()
-	if errors.Is(err, redis.Nil) {
-		return false, nil, nil
-	}
+	r, err := c.fetch(ctx, key, []string{content}, false)
 	if err != nil {
-		return false, nil, fmt.Errorf("cannot read decision: %w", err)
+		return false, nil, err
 	}
-	h, d, err := store.DecodeDecision(v)
+	active, _, d, err := r.decided(0, content, true)
 	if err != nil {
-		return false, nil, fmt.Errorf("cannot read decision of content %q: %w", content, err)
+		return false, nil, err
 	}
-	return h.Active(c.nowMs()), &d, nil
+	return active, d, nil
 }
 
 // Filter splits contents into those allowed and those suppressed for the
-// learner now, both in the given order, with one HMGET. Only suppressed
-// contents' decisions are parsed.
+// learner now, both in the given order, in one round trip: one HMGET of the
+// stored decisions, pipelined with one HMGET of the learner's states of the
+// contents' catalog skills when a catalog is configured. Only suppressing
+// stored decisions are parsed; contents without one are decided from their
+// skills (Suppression.Derived).
 func (c *Client) Filter(ctx context.Context, l Learner, contents []string) (allowed []string, suppressed []Suppression, err error) {
 	key, err := c.Key(l)
 	if err != nil {
@@ -93,74 +107,60 @@ func (c *Client) Filter(ctx context.Context, l Learner, contents []string) (allo
 	if len(contents) == 0 {
 		return nil, nil, nil
 	}
-	vals, err := c.rdb.HMGet(ctx, c.schema.DecisionsKey(key), contents...).Result()
+	r, err := c.fetch(ctx, key, contents, false)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read decisions: %w", err)
+		return nil, nil, err
 	}
-	if len(vals) != len(contents) {
-		return nil, nil, fmt.Errorf("cannot read decisions: asked %d contents, got %d answers", len(contents), len(vals))
-	}
-	now := c.nowMs()
 	allowed = make([]string, 0, len(contents))
-	for i, v := range vals {
-		s, ok := v.(string)
-		if !ok { // nil: no decision
-			allowed = append(allowed, contents[i])
+	for i, content := range contents {
+		active, derived, d, err := r.decided(i, content, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !active {
+			allowed = append(allowed, content)
 			continue
 		}
-		h, _, err := store.ParseHead(s)
-		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read decision of content %q: %w", contents[i], err)
-		}
-		if !h.Active(now) {
-			allowed = append(allowed, contents[i])
-			continue
-		}
-		_, d, err := store.DecodeDecision(s)
-		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read decision of content %q: %w", contents[i], err)
-		}
-		suppressed = append(suppressed, Suppression{d})
+		suppressed = append(suppressed, Suppression{Decision: *d, Derived: derived})
 	}
 	return allowed, suppressed, nil
 }
 
 // Explanation is what Explain found about one pair.
 type Explanation struct {
-	Learner    string             // learner key
-	Content    string             //
-	Found      bool               // unpair has a decision on the pair
-	Active     bool               // suppressed now (Found, Suppressed, until not passed)
-	Decision   *decision.Decision // nil unless Found
-	Engagement *store.Engagement  // what the learner did with the content; nil when nothing
+	Learner string // learner key
+	Content string //
+	Found   bool   // unpair has a stored decision on the pair
+	Active  bool   // suppressed now (Suppressed and until not passed)
+	// Decision is the stored decision; when there is none, the one derived
+	// from the learner's skills (Derived) if they say the content is
+	// mastered; nil otherwise.
+	Decision *decision.Decision
+	// Derived: Decision was decided at read time from the learner's skill
+	// states and the catalog, for a content the learner never touched.
+	Derived    bool
+	Engagement *store.Engagement // what the learner did with the content; nil when nothing
 }
 
-// Explain returns the stored decision and engagement of one pair and
-// whether it suppresses the content now, in one round trip.
+// Explain returns the decision (stored, or derived from the learner's
+// skills) and engagement of one pair and whether it suppresses the content
+// now, in one round trip.
 func (c *Client) Explain(ctx context.Context, l Learner, content string) (Explanation, error) {
 	key, err := c.Key(l)
 	if err != nil {
 		return Explanation{}, err
 	}
-	k := c.schema.Keys(key)
-	pipe := c.rdb.Pipeline()
-	dc := pipe.HGet(ctx, k.Decisions, content)
-	ec := pipe.HGet(ctx, k.Engagement, content)
-	_, _ = pipe.Exec(ctx) // each command's error is checked below
-	x := Explanation{Learner: key, Content: content}
-	v, err := dc.Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-	case err != nil:
-		return Explanation{}, fmt.Errorf("cannot read decision: %w", err)
-	default:
-		h, d, err := store.DecodeDecision(v)
-		if err != nil {
-			return Explanation{}, fmt.Errorf("cannot read decision of content %q: %w", content, err)
-		}
-		x.Found, x.Active, x.Decision = true, h.Active(c.nowMs()), &d
+	r, err := c.fetch(ctx, key, []string{content}, true)
+	if err != nil {
+		return Explanation{}, err
 	}
-	v, err = ec.Result()
+	x := Explanation{Learner: key, Content: content}
+	x.Active, x.Derived, x.Decision, err = r.decided(0, content, true)
+	if err != nil {
+		return Explanation{}, err
+	}
+	x.Found = x.Decision != nil && !x.Derived
+	v, err := r.eng.Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 	case err != nil:

@@ -94,6 +94,15 @@ func TestKeyRejects(t *testing.T) {
 	f(`{"account":{"homePage":"https://lms.example.org"}}`, "needs a name")
 	f(`{"openid":" "}`, "URI")
 	f(`[1]`, "neither an actor JSON")
+	// A raw key must be what schema.LearnerKeyer makes: 32 lower-case hex.
+	f("k1", "exactly 32 lower-case hex")
+	f("alice", "exactly 32 lower-case hex")
+	f("0123456789ABCDEF0123456789abcdef", "exactly 32 lower-case hex")
+	f("0123456789abcdef0123456789abcdeg", "exactly 32 lower-case hex")
+	f("0123456789abcdef0123456789abcdef0", "exactly 32 lower-case hex")
+	if k, err := c.Key("0123456789abcdef0123456789abcdef"); err != nil || k != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("Key(32 hex) = %q, %v", k, err)
+	}
 }
 
 type env struct {
@@ -317,10 +326,10 @@ func TestClientServerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	mr.Close()
-	if _, _, err := c.Suppressed(context.Background(), "k1", "c"); err == nil || !strings.Contains(err.Error(), "cannot read decision") {
+	if _, _, err := c.Suppressed(context.Background(), "0123456789abcdef0123456789abcdef", "c"); err == nil || !strings.Contains(err.Error(), "cannot read decision") {
 		t.Fatalf("Suppressed err = %v", err)
 	}
-	if _, _, err := c.Filter(context.Background(), "k1", []string{"c"}); err == nil || !strings.Contains(err.Error(), "cannot read decisions") {
+	if _, _, err := c.Filter(context.Background(), "0123456789abcdef0123456789abcdef", []string{"c"}); err == nil || !strings.Contains(err.Error(), "cannot read decisions") {
 		t.Fatalf("Filter err = %v", err)
 	}
 }

@@ -42,3 +42,16 @@ func TestClientRealCluster(t *testing.T) {
 	}
 	clientSuite(t, rdb, testPrefix(t))
 }
+
+func TestDerivedRealRedis(t *testing.T) {
+	derivedSuite(t, realRedis(t), testPrefix(t))
+}
+
+func TestDerivedRealCluster(t *testing.T) {
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.RedisCluster(t)})
+	defer rdb.Close()
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("real Redis Cluster: %v", err)
+	}
+	derivedSuite(t, rdb, testPrefix(t))
+}

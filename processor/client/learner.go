@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/unpair/unpair/processor/store"
 	"github.com/unpair/unpair/schema"
 )
 
@@ -17,7 +16,9 @@ import (
 //     {"mbox":"mailto:alice@example.com"}, {"account":{"homePage":...,"name":...}}, ...
 //   - an IFI string, holding ':' (see schema.CanonicalIFI):
 //     mailto:alice@example.com, sha1:<40 hex>, account:<homePage>|<name>, openid:<uri>
-//   - a learner key as stored ([0-9A-Za-z_-], as schema.LearnerKeyer makes it).
+//   - a learner key as stored: exactly 32 lower-case hex, as
+//     schema.LearnerKeyer makes it (anything else is refused, so a raw
+//     user name or id can never be taken for a key).
 //
 // Identities are turned into keys exactly as the processor does
 // (schema.Canonical* then schema.LearnerKeyer), so both agree on the key.
@@ -38,10 +39,28 @@ func keyOf(keyer *schema.LearnerKeyer, l Learner) (string, error) {
 	case strings.IndexByte(s, ':') >= 0:
 		return keyer.KeyIFI(s)
 	}
-	if err := store.ValidateLearnerKey(s); err != nil {
-		return "", fmt.Errorf("learner: neither an actor JSON, an IFI (mailto:, sha1:, account:, openid:) nor a learner key: %w", err)
+	if !isLearnerKey(s) {
+		// The value itself is not echoed: it may be a raw identity.
+		return "", fmt.Errorf("learner: neither an actor JSON, an IFI (mailto:, sha1:, account:, openid:) nor a learner key (%d bytes; a learner key is exactly %d lower-case hex characters, as schema.LearnerKeyer makes it)", len(s), learnerKeyLen)
 	}
 	return s, nil
+}
+
+// learnerKeyLen is the length of schema.LearnerKeyer's keys.
+const learnerKeyLen = 32
+
+// isLearnerKey reports whether s is what schema.LearnerKeyer produces:
+// exactly 32 lower-case hex characters.
+func isLearnerKey(s string) bool {
+	if len(s) != learnerKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ActorIFI returns the canonical IFI of an xAPI Agent or identified Group
