@@ -32,10 +32,26 @@
 //	200 {"learner":"5f0c...","content":"a","found":true,"suppressed":true,
 //	     "decision":{...}}
 //
-// found is false when unpair never decided on the pair (allowed);
+// found is false when unpair stored no decision on the pair;
 // suppressed is false for a decision whose suppression ended or whose until
-// has passed. "engagement" (absent when nothing was recorded) is what the
-// learner did with the content, as below.
+// has passed.
+//
+// Content the learner never touched: when the client was built with a
+// catalog (client.Options.Catalog), a content
+// without a stored decision whose catalog skills are all mastered by the
+// learner (mastery.Judge over the learner's skill states) is decided at
+// read time, in the same round trip. Such a decision is marked
+// "derived":true, in a suppressions entry and beside "decision" in a
+// contents answer (found stays false: nothing is stored):
+//
+//	200 {"learner":"5f0c...","content":"frac-7","found":false,"suppressed":true,
+//	     "decision":{"content":"frac-7","suppressed":true,"reason":"mastered",
+//	       "explanation":"Mastered its skills: 97% sure you know fractions, after all
+//	       4 of your answers correct; review due 28 Nov 2023.","since":...,
+//	       "until":...,"evidence":{...,"skills":["fractions"]}},"derived":true}
+//
+// "engagement" (absent when nothing was recorded) is what the learner did
+// with the content, as below.
 //
 //	GET /v1/learners/{learner}/engagement?content=a,b,c
 //

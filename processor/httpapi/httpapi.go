@@ -98,9 +98,13 @@ type SuppressionsResponse struct {
 type ExplainResponse struct {
 	Learner  string             `json:"learner"`
 	Content  string             `json:"content"`
-	Found    bool               `json:"found"`      // unpair has a decision on the pair
+	Found    bool               `json:"found"`      // unpair has a stored decision on the pair
 	Active   bool               `json:"suppressed"` // suppressed now
 	Decision *decision.Decision `json:"decision,omitempty"`
+	// Derived: the decision was not stored but decided at read time from
+	// the learner's skills and the catalog (content the learner never
+	// touched whose skills are all mastered).
+	Derived bool `json:"derived,omitempty"`
 	// Engagement is what the learner did with the content; absent when
 	// nothing was recorded.
 	Engagement *store.Engagement `json:"engagement,omitempty"`
@@ -220,7 +224,7 @@ func (s *server) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ExplainResponse{Learner: x.Learner, Content: x.Content, Found: x.Found, Active: x.Active,
-		Decision: x.Decision, Engagement: x.Engagement})
+		Decision: x.Decision, Derived: x.Derived, Engagement: x.Engagement})
 }
 
 // learner resolves the {learner} path value to a learner key or answers 400.

@@ -16,9 +16,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/unpair/unpair/processor/catalog"
 	"github.com/unpair/unpair/processor/client"
 	"github.com/unpair/unpair/processor/decision"
 	"github.com/unpair/unpair/processor/engagement"
+	"github.com/unpair/unpair/processor/mastery"
 	"github.com/unpair/unpair/processor/store"
 	"github.com/unpair/unpair/schema"
 )
@@ -304,4 +306,77 @@ func TestRequireToken(t *testing.T) {
 	f("tok", "", http.StatusUnauthorized)
 	f("tok", "Bearer nope", http.StatusUnauthorized)
 	f("tok", "Bearer tok", http.StatusNoContent)
+}
+
+func TestDerivedDecisions(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	snap, err := catalog.New(catalog.Defaults{}, nil, []catalog.Item{
+		{Content: "frac-1", Skills: []string{"fractions"}},
+		{Content: "frac-2", Skills: []string{"fractions"}},
+		{Content: "geo-1", Skills: []string{"geometry"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newServer := func(cat *catalog.Catalog) *httptest.Server {
+		c, err := client.New(rdb, client.Options{Secret: secret, Now: func() time.Time { return time.UnixMilli(now) }, Catalog: cat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(New(c, "", zap.NewNop()))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	withCat, plain := newServer(catalog.NewCatalog(snap)), newServer(nil)
+	key := schema.NewLearnerKeyer(secret).Key(schema.CanonicalMbox("mailto:alice@example.com"))
+	sk := mastery.Skill{Model: "bkt", Threshold: 0.95, Eligible: true, Value: 0.97, Attempts: 4, Correct: 4, Streak: 4, Last: now - 86_400_000}
+	st, err := store.New(rdb, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.WriteBatch(context.Background(), []store.LearnerWrite{{Learner: key, Offset: 1,
+		Decisions: []decision.Decision{{Content: "frac-2", Reason: decision.WrongAnswer, Explanation: "You missed one."}},
+		Skills:    []store.Field{{Name: "fractions", Value: string(mastery.AppendSkill(nil, &sk))}}}}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(srv *httptest.Server, path string, out any) string {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	path := "/v1/learners/" + key + "/suppressions?content=frac-1,frac-2,geo-1"
+	var r SuppressionsResponse
+	body := get(withCat, path, &r)
+	if strings.Join(r.Allowed, ",") != "frac-2,geo-1" || len(r.Suppressed) != 1 || r.Suppressed[0].Content != "frac-1" ||
+		!r.Suppressed[0].Derived || !strings.Contains(body, `"derived":true`) || !strings.Contains(body, "Mastered its skills") {
+		t.Fatalf("with catalog: %s", body)
+	}
+	r = SuppressionsResponse{}
+	if body := get(plain, path, &r); len(r.Suppressed) != 0 || strings.Contains(body, "derived") {
+		t.Fatalf("without catalog: %s", body)
+	}
+
+	var x ExplainResponse
+	body = get(withCat, "/v1/learners/"+key+"/contents/frac-1", &x)
+	if x.Found || !x.Active || !x.Derived || x.Decision == nil || x.Decision.Reason != decision.Mastered || !strings.Contains(body, `"derived":true`) {
+		t.Fatalf("explain frac-1: %s", body)
+	}
+	x = ExplainResponse{}
+	body = get(withCat, "/v1/learners/"+key+"/contents/frac-2", &x)
+	if !x.Found || x.Active || x.Derived || strings.Contains(body, "derived") {
+		t.Fatalf("explain frac-2 (stored decision wins): %s", body)
+	}
 }
