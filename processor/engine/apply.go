@@ -260,6 +260,7 @@ func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src S
 			sc := l.skill(s)
 			l.checkpointSkill(sc)
 			e.updateCell(&sc.m, p, ok, ci.difficulty, correct, credit, en.time)
+			sc.bits |= sDirty
 		}
 	}
 	if en.flags&eCompletion != 0 && en.flags&eHasSuccess != 0 && en.flags&eSuccess != 0 {
@@ -373,7 +374,10 @@ func (e *Engine) applyVoid(l *Learner, ev *schema.Evidence, at int64, src Source
 		snaps = append(snaps, snapOf(&l.items[k]))
 		ids = append(ids, l.items[k].content)
 	}
+	skills := append(e.voidSkills[:0], l.skills...)
 	e.replayWindow(l)
+	e.markChangedSkills(l, skills)
+	e.voidSkills = skills[:0]
 	l.push(entry{id: ev.ID, time: t, kind: schema.KindVoid})
 	for k := range l.items {
 		e.evaluate(l, &l.items[k], at, src, causeVoid)
@@ -381,6 +385,27 @@ func (e *Engine) applyVoid(l *Learner, ev *schema.Evidence, at int64, src Source
 	e.recordVoid(l, snaps, ids, src)
 	e.voidSnaps, e.voidIDs = snaps[:0], ids[:0]
 	return Applied
+}
+
+// markChangedSkills sets, after a replay, the dirty bit of exactly the
+// skill cells that differ from before (replaying marks every cell it
+// updates, most of which end where they were).
+func (e *Engine) markChangedSkills(l *Learner, before []skillCell) {
+	k := 0
+	for i := range l.skills {
+		sc := &l.skills[i]
+		for k < len(before) && before[k].skill < sc.skill {
+			k++
+		}
+		if k == len(before) || before[k].skill != sc.skill {
+			sc.bits |= sDirty // new in the replay (not expected: cells are never dropped)
+			continue
+		}
+		sc.bits = sc.bits&^sDirty | before[k].bits&sDirty
+		if sc.m != before[k].m {
+			sc.bits |= sDirty
+		}
+	}
 }
 
 // replayWindow restores the cells to the start of the window and applies

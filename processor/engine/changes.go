@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/unpair/unpair/processor/decision"
+import (
+	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/mastery"
+)
 
 // Mark identifies what a Changes call handed out, for Clean.
 type Mark struct {
@@ -26,7 +30,21 @@ type Changes struct {
 	// statements with a source offset, in order, each with the pair before
 	// and after, for the per-content figures (EngagementChange.Feed).
 	EngagementChanges []EngagementChange
-	Mark              Mark
+	// Skills holds every skill of the learner whose published state
+	// (mastery.Skill, the learner's ":k" hash) may differ from the one last
+	// handed out and made durable, by skill name, so that readers can
+	// decide content the learner never touched (mastery.Judge). Like
+	// Decisions, a skill handed out by a Changes call not followed by its
+	// Clean is handed out again.
+	Skills []SkillState
+	Mark   Mark
+}
+
+// SkillState is one learner-skill as published: the skill's name and what
+// the engine's own mastery rule sees of it.
+type SkillState struct {
+	Name string
+	mastery.Skill
 }
 
 // Changes appends to ch the learner's changed decisions and pending events
@@ -56,6 +74,21 @@ func (l *Learner) Changes(ch *Changes) {
 		}
 		if it.bits&iEngDirty != 0 {
 			ch.Engagement = append(ch.Engagement, e.pairEngagement(it))
+		}
+	}
+	bktParams := e.cfg.Model == ModelBKT // only bkt's published form depends on the catalog
+	for i := range l.skills {
+		sc := &l.skills[i]
+		if bktParams {
+			e.skillParams(sc.skill, snap)
+			if sc.pgen != uint8(e.skills[sc.skill].gen) {
+				sc.bits |= sDirty
+			}
+		}
+		if sc.bits&(sDirty|sPending) != 0 {
+			ch.Skills = append(ch.Skills, SkillState{Name: e.skills[sc.skill].name, Skill: e.skillOf(&sc.m, sc.skill, snap)})
+			sc.bits = sc.bits&^sDirty | sPending
+			sc.pgen = uint8(e.skills[sc.skill].gen)
 		}
 	}
 	for i := range l.events {
@@ -105,6 +138,13 @@ func (l *Learner) Clean(m Mark) {
 		}
 		pending = pending || it.bits&iFpPending != 0
 	}
+	for i := range l.skills {
+		sc := &l.skills[i]
+		if latest {
+			sc.bits &^= sPending
+		}
+		pending = pending || sc.bits&(sPending|sDirty) != 0
+	}
 	if same && !pending {
 		l.dirty = false
 	}
@@ -130,6 +170,53 @@ func (l *Learner) Decisions(dst []decision.Decision) []decision.Decision {
 		dst = append(dst, l.eng.decisionOf(l, &l.items[i], snap))
 	}
 	return dst
+}
+
+// Skill returns the published state of one of the learner's skills, false
+// when the learner never practised it.
+func (l *Learner) Skill(name string) (mastery.Skill, bool) {
+	id, ok := l.eng.skillIDs[name]
+	if !ok {
+		return mastery.Skill{}, false
+	}
+	i, ok := l.findSkill(id)
+	if !ok {
+		return mastery.Skill{}, false
+	}
+	return l.eng.skillOf(&l.skills[i].m, id, l.eng.cat.Snapshot()), true
+}
+
+// skillOf is the published form of a learner-skill cell: exactly what
+// view, estimate and masteredAt make of it, with the item's difficulty left
+// to the reader (mastery.Skill.Estimate). It depends on the policy and on
+// the skill's catalog parameters (under bkt, a skill without fitted
+// parameters is decided by streak).
+func (e *Engine) skillOf(c *cell, s uint32, snap *catalog.Snapshot) mastery.Skill {
+	k := mastery.Skill{
+		Eligible: int(c.attempts) >= e.cfg.MinAttempts && c.flags&cellLastCorrect != 0,
+		Attempts: int(c.attempts), Correct: int(c.correct), Streak: int(c.streak),
+		Last: ms(c.last), LastWrong: ms(c.lastWrong),
+	}
+	var model Model
+	if e.cfg.Model == ModelElo {
+		model, k.Value = ModelElo, float64(c.ability)
+	} else {
+		p, ok := e.skillParams(s, snap)
+		model, k.Value = e.estimate(c, p, ok, 0)
+	}
+	k.Model = string(model)
+	switch model {
+	case ModelElo:
+		k.Threshold = e.cfg.Elo.Threshold
+	case ModelStreak:
+		k.Threshold = float64(e.cfg.Streak.N)
+	case ModelEWMA:
+		k.Threshold = e.cfg.EWMA.Threshold
+	default:
+		k.Threshold = e.cfg.Threshold
+		k.Eligible = k.Eligible && c.flags&cellHasPK != 0
+	}
+	return k
 }
 
 // PendingEvents returns the number of events not yet cleaned.

@@ -9,9 +9,9 @@
 //	l := e.NewLearner(learnerKey)                   // or e.LoadLearner(key, stored)
 //	outcome := e.Apply(l, &ev, engine.Source{Partition: p, Offset: off})
 //	var ch engine.Changes
-//	l.Changes(&ch)        // decisions changed and events since the last Clean
+//	l.Changes(&ch)        // decisions, skills and events changed since the last Clean
 //	state, _ := l.MarshalBinary()
-//	... make state, ch.Decisions and ch.Events durable ...
+//	... make state, ch.Decisions, ch.Skills and ch.Events durable ...
 //	l.Clean(ch.Mark)      // forget what was made durable
 //	e.Due(l, nowMs)       // review-due sweep: emits unsuppressed/review_due events
 //
@@ -27,7 +27,7 @@
 //
 // # State
 //
-// Per learner: the applied Kafka offset per source partition, a window of
+// Per learner: the applied Kafka position (offset, index) per source partition and, for re-keyed input, per origin partition, a window of
 // recent statements (for voiding and duplicate ids), one item cell per
 // content touched and one skill cell per skill touched. Each cell keeps the
 // state of every model at once (BKT P(known) float64, streak, EWMA and Elo
@@ -36,10 +36,10 @@
 // changed without losing history. The state is laid out for memory: times
 // are 32-bit unix seconds (decisions are made and published to the second),
 // an item is 112 bytes with its published decision, engagement and the
-// fingerprint of its last handed-out decision, a skill
-// cell 40; rarely
-// used state (an operator's override, offsets of further partitions, voids
-// awaiting their statement) lives in a side table allocated on first use;
+// fingerprint of its last handed-out decision, a skill cell 40 with its
+// publication bits; rarely used state (an operator's override, positions
+// of further partitions, origin positions, voids awaiting their statement)
+// lives in a side table allocated on first use;
 // a per-learner index from skill to the items sharing it drives fan-out. Content with skills (from the catalog, or
 // carried on the statement when the catalog has no entry for the content)
 // updates its skills' cells; the item cell is updated too and decides content
@@ -169,8 +169,29 @@
 // indexes its name and set tables through generation-stamped arrays
 // instead of maps and sorts reused index slices (slices.SortFunc) for the
 // canonical order; AppendOffsets reads offsets into the caller's slice.
-// Only pairs the learner has touched are decided: content of a mastered
-// skill the learner never saw gets no decision.
+//
+// Untouched content: the engine decides only pairs the learner has
+// touched; content the learner never saw is decided by readers from the
+// learner's published skills. Changes.Skills hands out every skill cell
+// whose published form (mastery.Skill: the deciding model, its threshold,
+// whether MinAttempts and "last answer correct" hold, the model's value,
+// counts and times) may have changed since it was last handed out and
+// cleaned, with the same "again until the Clean of that Changes call"
+// rule as Decisions, so the stored skills equal the current cells whatever
+// the flush cadence. A reader resolves catalog content -> skills and
+// difficulty and applies mastery.Judge, which is the rule view applies to
+// content with skills (mastered, review due, weakest estimate; tested
+// against view for every model, TestPublishedSkillsDecideUntouchedContent).
+// A skill is marked when an answer updates it, when a void's replay leaves
+// it different (cells are compared before and after, so most voids mark
+// nothing), and on load (the stored state does not say what was
+// published). Under bkt the published form depends on the skill's catalog
+// parameters (streak without them, P(known) eligible only once estimated):
+// a change of them marks the skill at the learner's next Changes (an 8-bit
+// generation per cell; 256 changes of one skill's parameters between two
+// flushes of a learner would go unnoticed). Like decisions, catalog changes
+// reach a learner's published state at its next flush, which needs new
+// evidence of that learner.
 //
 // Determinism: a learner's state depends only on that learner's evidence in
 // its order and the catalog; learners share nothing but the intern tables,

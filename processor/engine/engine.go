@@ -83,6 +83,7 @@ type Engine struct {
 	stmtContent uint32 // the statement's own content: its change is recorded whole
 	voidSnaps   []pairSnap
 	voidIDs     []uint32
+	voidSkills  []skillCell
 
 	// marshal scratch (AppendBinary): index of each content, skill and set
 	// in the encoded tables, valid when its stamp equals mGen
@@ -122,6 +123,7 @@ type skillInfo struct {
 	snap   *catalog.Snapshot
 	hasBKT bool
 	bkt    mastery.BKT
+	gen    uint32 // bumped when hasBKT or bkt change: published skills are handed out again
 }
 
 // New returns an engine with the given policy over the catalog (nil: an
@@ -225,13 +227,17 @@ func (e *Engine) skillParams(id uint32, snap *catalog.Snapshot) (mastery.BKT, bo
 	si := &e.skills[id]
 	if si.snap != snap {
 		si.snap = snap
-		si.hasBKT = false
+		had, old := si.hasBKT, si.bkt
+		si.hasBKT, si.bkt = false, mastery.BKT{}
 		if sk, ok := snap.Skill(si.name); ok {
 			if sk.BKT != nil {
 				si.bkt, si.hasBKT = *sk.BKT, true
 			}
 		} else if d := snap.Defaults(); d.BKT != nil {
 			si.bkt, si.hasBKT = *d.BKT, true
+		}
+		if si.hasBKT != had || si.bkt != old {
+			si.gen++
 		}
 	}
 	return si.bkt, si.hasBKT

@@ -170,6 +170,7 @@ type skillCell struct {
 	skill uint32
 	saved uint16
 	bits  uint8 // sDirty, sPending
+	pgen  uint8 // low bits of skillInfo.gen when last handed out (bkt: the params it was judged under)
 	m     cell
 }
 
