@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/unpair/unpair/processor/catalog"
 	"github.com/unpair/unpair/processor/client"
 )
 
@@ -19,7 +20,7 @@ func init() {
 	register("query", "ask Redis which contents are suppressed for a learner, and why", runQuery)
 }
 
-const queryUsage = "usage: unpair query --redis ADDR[,ADDR...] [--secret S] [--prefix P] [--cluster] LEARNER CONTENT..."
+const queryUsage = "usage: unpair query --redis ADDR[,ADDR...] [--secret S] [--prefix P] [--cluster] [--catalog FILE] LEARNER CONTENT..."
 
 func runQuery(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
@@ -29,6 +30,7 @@ func runQuery(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	prefix := fs.String("prefix", "", "key prefix the processor writes with (default unpair)")
 	cluster := fs.Bool("cluster", false, "treat a single --redis address as a Redis Cluster seed")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	catFile := fs.String("catalog", os.Getenv("UNPAIR_CATALOG"), "catalog FILE (JSON or CSV), to decide content the learner never touched from its skills (default $UNPAIR_CATALOG; none: such content is allowed)")
 	// Flags may come before, between or after the positional arguments.
 	var pos []string
 	for rest := args; ; {
@@ -58,9 +60,18 @@ func runQuery(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, 2, usageError{fmt.Errorf("query: --timeout %v: must be positive", *timeout)})
 	}
 
+	var cat *catalog.Catalog
+	if *catFile != "" {
+		snap, err := catalog.Load(*catFile)
+		if err != nil {
+			return fail(stderr, 2, usageError{fmt.Errorf("query: --catalog: %w", err)})
+		}
+		cat = catalog.NewCatalog(snap)
+	}
+
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: queryAddrs(*addrs), IsClusterMode: *cluster})
 	defer rdb.Close()
-	c, err := client.New(rdb, client.Options{Secret: []byte(*secret), Prefix: *prefix})
+	c, err := client.New(rdb, client.Options{Secret: []byte(*secret), Prefix: *prefix, Catalog: cat})
 	if err != nil {
 		return fail(stderr, 2, usageError{fmt.Errorf("query: --prefix: %w", err)})
 	}
@@ -84,7 +95,8 @@ func runQuery(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 }
 
 // describeQuery renders one pair as a line: the verdict, the content, and the
-// decision behind it.
+// decision behind it; "derived=skills" marks a decision not stored but
+// decided from the learner's skills (content never touched, --catalog).
 func describeQuery(x client.Explanation) string {
 	var b strings.Builder
 	if x.Active {
@@ -99,6 +111,9 @@ func describeQuery(x client.Explanation) string {
 		b.WriteString("  (no decision)")
 	case x.Active:
 		fmt.Fprintf(&b, "  reason=%s", d.Reason)
+		if x.Derived {
+			b.WriteString(" derived=skills")
+		}
 		if d.Until != 0 {
 			fmt.Fprintf(&b, " until=%s", time.UnixMilli(d.Until).UTC().Format(time.RFC3339))
 		}
@@ -106,7 +121,11 @@ func describeQuery(x client.Explanation) string {
 			fmt.Fprintf(&b, "  %s", d.Explanation)
 		}
 	case d.Suppressed: // suppressed, but its until has passed
-		fmt.Fprintf(&b, "  (suppression for %s ended %s)", d.Reason, time.UnixMilli(d.Until).UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "  (suppression for %s ended %s", d.Reason, time.UnixMilli(d.Until).UTC().Format(time.RFC3339))
+		if x.Derived {
+			b.WriteString("; derived=skills")
+		}
+		b.WriteString(")")
 	default:
 		fmt.Fprintf(&b, "  (no longer suppressed: %s", d.Reason)
 		if d.Explanation != "" {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/unpair/unpair/processor/decision"
+	"github.com/unpair/unpair/processor/mastery"
 	"github.com/unpair/unpair/processor/store"
 	"github.com/unpair/unpair/schema"
 )
@@ -37,6 +40,7 @@ func TestQuery(t *testing.T) {
 		t.Helper()
 		t.Setenv("UNPAIR_REDIS", "")
 		t.Setenv("UNPAIR_LEARNER_SECRET", "")
+		t.Setenv("UNPAIR_CATALOG", "")
 		var out, errb bytes.Buffer
 		code := dispatch(append([]string{"query"}, args...), strings.NewReader(""), &out, &errb)
 		return code, out.String(), errb.String()
@@ -79,12 +83,48 @@ func TestQuery(t *testing.T) {
 		{[]string{"--bogus", "x"}, "flag provided but not defined: -bogus"},
 		{[]string{"--redis", mr.Addr(), "--timeout", "0s", "k1", "q1"}, "--timeout"},
 		{[]string{"--redis", mr.Addr(), "--prefix", "{x", "k1", "q1"}, "--prefix"},
+		{[]string{"--redis", mr.Addr(), "--catalog", filepath.Join(t.TempDir(), "none.json"), key, "q1"}, "--catalog"},
 	} {
 		code, out, errs := run(c.args...)
 		if code != 2 || out != "" || !strings.Contains(errs, c.want) || strings.Count(errs, "\n") != 1 {
 			t.Errorf("query %v: exit %d, stdout %q, stderr %q; want exit 2 and one line containing %q", c.args, code, out, errs, c.want)
 		}
 	}
+
+	// --catalog decides content the learner never touched from its skills.
+	t.Run("catalog", func(t *testing.T) {
+		now := time.Now().UnixMilli()
+		sk := mastery.Skill{Model: "bkt", Threshold: 0.95, Eligible: true, Value: 0.97, Attempts: 4, Correct: 4, Streak: 4, Last: (now - 3_600_000) / 1000 * 1000}
+		old := sk
+		old.Last = (now - 30*86_400_000) / 1000 * 1000
+		if _, err := st.WriteBatch(context.Background(), []store.LearnerWrite{{Learner: key, Offset: 2, Skills: []store.Field{
+			{Name: "fractions", Value: string(mastery.AppendSkill(nil, &sk))},
+			{Name: "old", Value: string(mastery.AppendSkill(nil, &old))},
+		}}}); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "catalog.json")
+		cat := `{"items":[{"content":"q2","skills":["fractions"]},{"content":"q3","skills":["fractions"]},{"content":"q5","skills":["old"]},{"content":"q6","skills":["fractions","geometry"]}]}`
+		if err := os.WriteFile(file, []byte(cat), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		due := time.UnixMilli(sk.ReviewDue()).UTC()
+		ended := time.UnixMilli(old.ReviewDue()).UTC().Format(time.RFC3339)
+		want := "learner " + key + "\n" +
+			"allowed     q2  (no longer suppressed: wrong_answer; You missed one.)\n" +
+			"suppressed  q3  reason=mastered derived=skills until=" + due.Format(time.RFC3339) +
+			"  Mastered its skills: 97% sure you know fractions, after all 4 of your answers correct; review due " + due.Format("2 Jan 2006") + ".\n" +
+			"allowed     q5  (suppression for mastered ended " + ended + "; derived=skills)\n" +
+			"allowed     q6  (no decision)\n"
+		code, out, errs := run("--redis", mr.Addr(), "--catalog", file, key, "q2", "q3", "q5", "q6")
+		if code != 0 || out != want {
+			t.Fatalf("exit %d, stderr %q, output:\n%s\nwant:\n%s", code, errs, out, want)
+		}
+		// Without --catalog, the untouched content is allowed.
+		if _, out, _ := run("--redis", mr.Addr(), key, "q3"); !strings.Contains(out, "allowed     q3  (no decision)") {
+			t.Fatalf("without --catalog: %s", out)
+		}
+	})
 
 	addr := mr.Addr()
 	mr.Close()
