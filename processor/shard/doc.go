@@ -48,6 +48,14 @@
 // source partition. A Flush that is not released hands the same changes out
 // again: feed a batch only when it is the one being made durable.
 //
+// Change.Skills are the learner's current states of the skills whose
+// published state changed (engine.SkillState: the skill's name and its
+// mastery.Skill), for the learner's skills hash (":k", store
+// LearnerWrite.Skills with mastery.AppendSkill of each), written with the
+// state under the same offset guard; readers decide content the learner
+// never touched from them. The shard hands them out as the engine made
+// them and encodes nothing (it does not depend on the store).
+//
 // Release goes through a separate control channel that a shard reads before
 // its next queued batch, so it returns once every shard has finished the
 // batch in hand, not after the evidence submitted since the Flush (up to

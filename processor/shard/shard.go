@@ -85,6 +85,11 @@ type Change struct {
 	// (engine.EngagementChange.Feed into that partition's
 	// engagement.Aggregator, written before this batch's learner states).
 	EngagementChanges []engine.EngagementChange
+	// Skills are the learner's current states of the skills whose
+	// published state changed (for the learner's skills hash, written with
+	// the state: mastery.AppendSkill of each, by SkillState.Name), so that
+	// readers can decide content the learner never touched.
+	Skills []engine.SkillState
 }
 
 // mark is what one learner handed out at a Flush. It points at the held

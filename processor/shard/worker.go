@@ -196,12 +196,13 @@ func (s *shard) flush() reply {
 			states = make([]byte, 0, max(chunk, 4*s.hint.state, 4096))
 		}
 		d0, e0, b0 := len(ch.Decisions), len(ch.Events), len(states)
-		g0, c0 := len(ch.Engagement), len(ch.EngagementChanges)
+		g0, c0, k0 := len(ch.Engagement), len(ch.EngagementChanges), len(ch.Skills)
 		h.l.Changes(&ch)
 		out, err := h.l.AppendBinary(states)
 		if err != nil { // cannot happen for a learner the engine built; keep it dirty
 			ch.Decisions, ch.Events = ch.Decisions[:d0], ch.Events[:e0]
 			ch.Engagement, ch.EngagementChanges = ch.Engagement[:g0], ch.EngagementChanges[:c0]
+			ch.Skills = ch.Skills[:k0]
 			continue
 		}
 		if cap(out) != cap(states) { // outgrew the chunk: out is a new array
@@ -227,6 +228,9 @@ func (s *shard) flush() reply {
 		}
 		if len(ch.EngagementChanges) > c0 {
 			c.EngagementChanges = ch.EngagementChanges[c0:len(ch.EngagementChanges):len(ch.EngagementChanges)]
+		}
+		if len(ch.Skills) > k0 {
+			c.Skills = ch.Skills[k0:len(ch.Skills):len(ch.Skills)]
 		}
 		nState += len(out) - b0
 		nDec += len(ch.Decisions) - d0
