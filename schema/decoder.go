@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"math"
 	"strings"
@@ -46,6 +47,13 @@ const (
 	DefaultMaxBytes  = 1 << 20
 	DefaultMaxDepth  = 32
 	DefaultMaxErrors = 20
+	// DefaultMaxActivityIDBytes bounds the content key (object.id): IRIs
+	// rarely exceed 2 KB (browsers and servers commonly cap URLs near it).
+	DefaultMaxActivityIDBytes = 2048
+	// DefaultMaxSkills bounds the distinct skill ids of one statement.
+	DefaultMaxSkills = 32
+	// DefaultMaxSkillIDBytes bounds each skill id.
+	DefaultMaxSkillIDBytes = 256
 )
 
 // DefaultSkipCategories are context category ids (prefixes) that mark a
@@ -58,11 +66,18 @@ var DefaultSkipCategories = []string{"https://w3id.org/xapi/", "http://h5p.org/l
 type Options struct {
 	Mode      Mode
 	Spec      SpecVersion
-	MaxBytes  int           // largest document accepted; default DefaultMaxBytes
-	MaxDepth  int           // deepest nesting of objects and arrays; default DefaultMaxDepth
-	MaxErrors int           // violations kept per statement; default DefaultMaxErrors
-	Keyer     *LearnerKeyer // learner keys; nil uses the empty secret (tests only)
-	Verbs     VerbMap       // verb IRI -> Kind; nil uses DefaultVerbs()
+	MaxBytes  int // largest document accepted; default DefaultMaxBytes
+	MaxDepth  int // deepest nesting of objects and arrays; default DefaultMaxDepth
+	MaxErrors int // violations kept per statement; default DefaultMaxErrors
+	// Resource limits of Normalize, applied in both modes (the engine keeps
+	// content and skill ids for good, so a producer sending huge or
+	// endless distinct ids must not grow it without bound); <= 0 means the
+	// default. Validate does not apply them.
+	MaxActivityIDBytes int           // longest content key (object.id); default DefaultMaxActivityIDBytes
+	MaxSkills          int           // most distinct skill ids per statement; default DefaultMaxSkills
+	MaxSkillIDBytes    int           // longest skill id; default DefaultMaxSkillIDBytes
+	Keyer              *LearnerKeyer // learner keys; nil uses the empty secret (tests only)
+	Verbs              VerbMap       // verb IRI -> Kind; nil uses DefaultVerbs()
 	// SkipCategories lists prefixes of context category ids that are not
 	// skills; nil uses DefaultSkipCategories, an empty non-nil slice skips none.
 	SkipCategories []string
@@ -98,6 +113,15 @@ func NewDecoder(opt Options) *Decoder {
 	}
 	if opt.MaxErrors <= 0 {
 		opt.MaxErrors = DefaultMaxErrors
+	}
+	if opt.MaxActivityIDBytes <= 0 {
+		opt.MaxActivityIDBytes = DefaultMaxActivityIDBytes
+	}
+	if opt.MaxSkills <= 0 {
+		opt.MaxSkills = DefaultMaxSkills
+	}
+	if opt.MaxSkillIDBytes <= 0 {
+		opt.MaxSkillIDBytes = DefaultMaxSkillIDBytes
 	}
 	if opt.Keyer == nil {
 		opt.Keyer = &LearnerKeyer{}
@@ -292,6 +316,8 @@ func (d *Decoder) normalize(s *scratch, raw []byte, root int32, received time.Ti
 		return reject(ReasonNotActivity, "object", "is "+objName(f.obj)+"; only statements about an Activity carry evidence")
 	case len(f.objID) == 0:
 		return reject(ReasonNoContent, "object.id", "required: no content key can be derived")
+	case len(f.objID) > d.opt.MaxActivityIDBytes:
+		return reject(ReasonIDTooLong, "object.id", "an activity id of "+itoa(len(f.objID))+" bytes exceeds the limit of "+itoa(d.opt.MaxActivityIDBytes)+" bytes")
 	default:
 		ev.Content = string(f.objID)
 	}
@@ -312,7 +338,7 @@ func (d *Decoder) normalize(s *scratch, raw []byte, root int32, received time.Ti
 	devs := v.devs
 	linear, hasLinear := 0.0, f.hasRaw && f.hasMin && f.hasMax && f.max > f.min
 	if hasLinear {
-		linear = (f.raw - f.min) / (f.max - f.min)
+		linear = linearScore(f.raw, f.min, f.max)
 	}
 	switch {
 	case ev.Kind == KindRating:
@@ -358,7 +384,14 @@ func (d *Decoder) normalize(s *scratch, raw []byte, root int32, received time.Ti
 	default:
 		ev.Time, ev.TimeFrom = received.UnixNano(), TimeFromReceived
 	}
-	ev.Skills = d.skills(s)
+	if !finite(ev.Scaled) || !finite(ev.Progress) { // not reachable from JSON numbers; a guard for the engine
+		return reject(ReasonInvalid, "result.score", "does not give a finite score")
+	}
+	skills, serr := d.skills(s)
+	if serr != nil {
+		return Evidence{}, serr
+	}
+	ev.Skills = skills
 	for _, x := range v.viols {
 		if !x.Fatal() {
 			ev.Notes = append(ev.Notes, x.String())
@@ -384,6 +417,23 @@ func objName(k objKind) string {
 
 func clamp01(f float64) float64 { return math.Max(0, math.Min(1, f)) }
 
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// linearScore is (raw-min)/(max-min) for min < max and raw in [min, max],
+// in [0, 1]. When max-min overflows (a range wider than the largest
+// float64, e.g. -1e308..1e308) the halves are used, which cannot overflow;
+// the result is clamped against rounding, so it is never NaN or Inf.
+func linearScore(raw, lo, hi float64) float64 {
+	r := (raw - lo) / (hi - lo)
+	if math.IsInf(hi-lo, 0) || math.IsInf(raw-lo, 0) {
+		r = (raw/2 - lo/2) / (hi/2 - lo/2)
+	}
+	if math.IsNaN(r) {
+		return 0
+	}
+	return clamp01(r)
+}
+
 // learnerKey derives the learner key from the actor's IFI, using the same
 // canonical forms as CanonicalIFI and the same HMAC as LearnerKeyer.Key.
 func (d *Decoder) learnerKey(s *scratch, id ifi) string { return s.mac.ifiKey(id) }
@@ -399,28 +449,23 @@ func derivedID(b []byte) UUID {
 }
 
 // skills collects skill ids: context category activity ids that are not
-// profile markers, and the strings of the skills extension.
-func (d *Decoder) skills(s *scratch) []string {
+// profile markers, and the strings of the skills extension, each once, in
+// order. It enforces Options.MaxSkillIDBytes and Options.MaxSkills. The
+// distinct ids are kept as string nodes (f.skillIDs) and compared pairwise
+// while there are few, else through the validator's dupIndex (free once
+// validation is done), so a statement of many skills costs linear time.
+func (d *Decoder) skills(s *scratch) ([]string, *Error) {
 	f := &s.v.f
-	var out []string
-	add := func(b []byte) {
-		if len(b) == 0 {
-			return
-		}
-		for _, x := range out {
-			if x == string(b) {
-				return
-			}
-		}
-		out = append(out, string(b))
-	}
-	for _, c := range f.categories {
-		var id []byte
+	f.skillIDs = f.skillIDs[:0]
+	for c, cat := range f.categories {
+		id := int32(-1)
 		skip := false
-		for _, m := range s.p.objMembers(c) {
+		for _, m := range s.p.objMembers(cat) {
 			switch string(s.p.key(m)) {
 			case "id":
-				id = s.p.str(m.val)
+				if s.p.nodes[m.val].kind == jString {
+					id = m.val
+				}
 			case "definition":
 				if s.p.nodes[m.val].kind == jObject {
 					for _, dm := range s.p.objMembers(m.val) {
@@ -431,23 +476,85 @@ func (d *Decoder) skills(s *scratch) []string {
 				}
 			}
 		}
+		if id < 0 || skip {
+			continue
+		}
 		for _, p := range d.opt.SkipCategories {
-			if strings.HasPrefix(bstr(id), p) {
+			if strings.HasPrefix(bstr(s.p.str(id)), p) {
 				skip = true
 			}
 		}
-		if !skip {
-			add(id)
+		if skip {
+			continue
+		}
+		if err := d.addSkill(s, id, func() string {
+			if k := f.catIdx[c]; k >= 0 {
+				return "context.contextActivities.category[" + itoa(int(k)) + "].id"
+			}
+			return "context.contextActivities.category.id"
+		}); err != nil {
+			return nil, err
 		}
 	}
 	if f.skillsExt >= 0 && s.p.nodes[f.skillsExt].kind == jArray {
-		for _, e := range s.p.arrElems(f.skillsExt) {
-			if s.p.nodes[e].kind == jString {
-				add(s.p.str(e))
+		for k, e := range s.p.arrElems(f.skillsExt) {
+			if s.p.nodes[e].kind != jString {
+				continue
+			}
+			if err := d.addSkill(s, e, func() string {
+				return "object.definition.extensions." + ExtSkills + "[" + itoa(k) + "]"
+			}); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return out
+	if len(f.skillIDs) == 0 {
+		return nil, nil
+	}
+	out := make([]string, len(f.skillIDs))
+	for i, id := range f.skillIDs {
+		out[i] = string(s.p.str(id))
+	}
+	return out, nil
+}
+
+// addSkill adds string node id to f.skillIDs unless it is empty or already
+// there; path names it in an error (called only then).
+func (d *Decoder) addSkill(s *scratch, id int32, path func() string) *Error {
+	f := &s.v.f
+	nd := &s.p.nodes[id]
+	if nd.n == 0 {
+		return nil
+	}
+	if int(nd.n) > d.opt.MaxSkillIDBytes {
+		return &Error{Reason: ReasonIDTooLong, Violations: []Violation{{Path: path(),
+			Rule: "a skill id of " + itoa(int(nd.n)) + " bytes exceeds the limit of " + itoa(d.opt.MaxSkillIDBytes) + " bytes"}}}
+	}
+	ids := f.skillIDs
+	if len(ids) <= smallDup {
+		b := s.p.span(nd.lo, nd.n)
+		for _, x := range ids {
+			if bytes.Equal(s.p.str(x), b) {
+				return nil
+			}
+		}
+		if len(ids) == smallDup { // switching to the index: enter the ids so far
+			s.v.ids.reset(2 * smallDup)
+			for _, x := range ids {
+				xn := &s.p.nodes[x]
+				s.v.ids.seen(&s.p, xn.lo, xn.n, true)
+			}
+		}
+	}
+	if len(ids) >= smallDup && s.v.ids.seen(&s.p, nd.lo, nd.n, true) {
+		return nil
+	}
+	if len(ids) >= d.opt.MaxSkills {
+		return &Error{Reason: ReasonTooManySkills, Violations: []Violation{{Path: path(),
+			Rule: "more than " + itoa(d.opt.MaxSkills) + " distinct skill ids (category activities and the skills extension together)"}}}
+	}
+	f.skillIDs = append(ids, id)
+	return nil
 }
 
 func itoa(n int) string {

@@ -44,12 +44,15 @@ const (
 	ReasonNotActivity   Reason = "object_not_activity"  // object is an Agent, Group, SubStatement or non-voiding StatementRef
 	ReasonContradictory Reason = "contradictory_result" // e.g. verb passed with result.success false
 	ReasonEmptyBatch    Reason = "empty_batch"          // an array with no statements
+	ReasonIDTooLong     Reason = "id_too_long"          // object.id longer than Options.MaxActivityIDBytes, or a skill id longer than Options.MaxSkillIDBytes
+	ReasonTooManySkills Reason = "too_many_skills"      // more distinct skill ids than Options.MaxSkills
 )
 
 // Reasons lists every Reason, for pre-declaring metric label values.
 func Reasons() []Reason {
 	return []Reason{ReasonMalformed, ReasonTooLarge, ReasonTooDeep, ReasonInvalid, ReasonNoLearner,
-		ReasonAnonymousGrp, ReasonNoContent, ReasonNotActivity, ReasonContradictory, ReasonEmptyBatch}
+		ReasonAnonymousGrp, ReasonNoContent, ReasonNotActivity, ReasonContradictory, ReasonEmptyBatch,
+		ReasonIDTooLong, ReasonTooManySkills}
 }
 
 // Error is a rejected statement. It carries every violation found (up to

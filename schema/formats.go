@@ -529,8 +529,19 @@ func parseTimestamp(s []byte, rules tsRules) (int64, string) {
 	}
 	days := daysFromCivil(year, month, day)
 	secs := days*86400 + int64(hour*3600+minute*60+sec) - int64(offset)
+	if secs < minUnixSec || secs > maxUnixSec || secs == maxUnixSec && nanos > math.MaxInt64-maxUnixSec*1_000_000_000 {
+		return 0, "must lie within the years 1678-2262 (precisely 1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z, the range of int64 unix nanoseconds)"
+	}
 	return secs*1e9 + nanos, ""
 }
+
+// The unix seconds whose nanoseconds fit in an int64 (the range of
+// time.Time.UnixNano): minUnixSec*1e9 + any fraction is >= MinInt64; only
+// maxUnixSec itself needs a check of its fraction.
+const (
+	minUnixSec = math.MinInt64 / 1_000_000_000 // 1677-09-21T00:12:44Z
+	maxUnixSec = math.MaxInt64 / 1_000_000_000 // 2262-04-11T23:47:16Z
+)
 
 func daysIn(y, m int) int {
 	switch m {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,6 +24,8 @@ func FuzzNormalize(f *testing.F) {
 	}
 	f.Add([]byte(`{"a":"\ud800\u0041"}`))
 	f.Add([]byte(`[{"actor":{"mbox":"mailto:a@b"}}, 1e999]`))
+	f.Add(stmt(actAlice, VerbAttempted, objQuiz, `"result":{"score":{"raw":1.5e308,"min":-1.5e308,"max":1.5e308}},"timestamp":"2262-04-11T23:47:16.854775808Z"`))
+	f.Add(stmt(actAlice, VerbAttempted, skillsExt(numbered("s", 40)...), categories(numbered("http://k.x/", 20)...)))
 	strict := NewDecoder(Options{Mode: Strict, MaxDepth: 16})
 	tolerant := NewDecoder(Options{MaxDepth: 16})
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -43,6 +46,17 @@ func FuzzNormalize(f *testing.F) {
 				}
 				if e.HasProgress && (e.Progress < 0 || e.Progress > 1) {
 					t.Fatalf("progress %v", e.Progress)
+				}
+				if math.IsNaN(e.Scaled) || e.Scaled < -1 || e.Scaled > 1 {
+					t.Fatalf("scaled %v", e.Scaled)
+				}
+				if len(e.Content) > DefaultMaxActivityIDBytes || len(e.Skills) > DefaultMaxSkills {
+					t.Fatalf("content of %d bytes, %d skills", len(e.Content), len(e.Skills))
+				}
+				for _, s := range e.Skills {
+					if s == "" || len(s) > DefaultMaxSkillIDBytes {
+						t.Fatalf("skill %q", s)
+					}
 				}
 			})
 		}

@@ -92,7 +92,7 @@ type jparser struct {
 	buf     []byte    // decoded strings that carried escapes
 	err     *syntaxError
 	errBuf  syntaxError
-	dupKeys map[string]struct{}
+	dups    dupIndex // duplicate keys of large objects (hasDup, validator.obj)
 }
 
 // parse reads src as exactly one JSON value (surrounding white space
@@ -481,7 +481,7 @@ func (p *jparser) hasDup(ms []jmember) bool {
 	if len(ms) < 2 {
 		return false
 	}
-	if len(ms) <= 16 {
+	if len(ms) <= smallDup {
 		for i := 1; i < len(ms); i++ {
 			for j := 0; j < i; j++ {
 				if ms[i].n == ms[j].n && bytes.Equal(p.key(ms[i]), p.key(ms[j])) {
@@ -491,16 +491,11 @@ func (p *jparser) hasDup(ms []jmember) bool {
 		}
 		return false
 	}
-	if p.dupKeys == nil {
-		p.dupKeys = make(map[string]struct{}, len(ms))
-	}
-	clear(p.dupKeys)
+	p.dups.reset(len(ms))
 	for _, m := range ms {
-		k := p.key(m)
-		if _, seen := p.dupKeys[string(k)]; seen {
+		if p.dups.seen(p, m.off, m.n, true) {
 			return true
 		}
-		p.dupKeys[string(k)] = struct{}{}
 	}
 	return false
 }

@@ -22,7 +22,8 @@ type validator struct {
 	omitted int
 	devs    DeviationSet
 
-	inSub bool // walking a SubStatement: facts are not collected
+	inSub bool     // walking a SubStatement: facts are not collected
+	ids   dupIndex // interaction component ids seen (components)
 	f     facts
 }
 
@@ -80,9 +81,10 @@ type facts struct {
 	hasStored    bool
 	stored       int64
 
-	skills     [][]byte
-	skillsExt  int32 // node of the skills extension value, -1 when absent
-	categories []int32
+	skillsExt  int32   // node of the skills extension value, -1 when absent
+	categories []int32 // context category activities of the statement
+	catIdx     []int32 // index of each in its array, -1 for a lone object
+	skillIDs   []int32 // scratch of Decoder.skills: distinct skill id nodes
 }
 
 // ifi is an agent's identifier as sent.
@@ -112,8 +114,7 @@ func (v *validator) reset(p *jparser, tolerant bool, maxErrs int) {
 	v.omitted = 0
 	v.devs = 0
 	v.inSub = false
-	sk, cat := v.f.skills[:0], v.f.categories[:0]
-	v.f = facts{skills: sk, categories: cat, skillsExt: -1}
+	v.f = facts{skillsExt: -1, categories: v.f.categories[:0], catIdx: v.f.catIdx[:0], skillIDs: v.f.skillIDs[:0]}
 }
 
 // --- paths and reporting ---
@@ -196,16 +197,28 @@ func (v *validator) want(i int32, k jkind, what string) bool {
 // obj returns the members of object node i, reporting duplicate keys.
 func (v *validator) obj(i int32) []jmember {
 	ms := v.p.objMembers(i)
-	if v.p.nodes[i].dup {
-		for a := 1; a < len(ms); a++ {
-			for b := 0; b < a; b++ {
-				if bytes.Equal(v.p.key(ms[a]), v.p.key(ms[b])) {
-					n := v.push(bstr(v.p.key(ms[a])))
-					v.fail("duplicate key: a property may appear only once")
-					v.pop(n)
-					b = a
-				}
+	if !v.p.nodes[i].dup {
+		return ms
+	}
+	// Pairwise for a few keys, else through the parser's dupIndex (the
+	// parser is done with it), so that a large object costs linear time.
+	big := len(ms) > smallDup
+	if big {
+		v.p.dups.reset(len(ms))
+	}
+	for a, m := range ms {
+		var repeated bool
+		if big {
+			repeated = v.p.dups.seen(v.p, m.off, m.n, true)
+		} else {
+			for b := 0; b < a && !repeated; b++ {
+				repeated = m.n == ms[b].n && bytes.Equal(v.p.key(m), v.p.key(ms[b]))
 			}
+		}
+		if repeated {
+			n := v.push(bstr(v.p.key(m)))
+			v.fail("duplicate key: a property may appear only once")
+			v.pop(n)
 		}
 	}
 	return ms

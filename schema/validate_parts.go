@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 )
@@ -53,7 +54,7 @@ func (v *validator) agentOrGroup(i int32) actorInfo {
 				if isMailto(s) {
 					info.ifi = ifi{kind: ifiMbox, a: s}
 				} else {
-					v.failf("must be a mailto IRI (\"mailto:name@example.com\"), got %q", clip(s))
+					v.fail(mailtoProblem(s))
 				}
 			}
 		case "mbox_sha1sum":
@@ -62,13 +63,17 @@ func (v *validator) agentOrGroup(i int32) actorInfo {
 				if isHexLen(s, 40) {
 					info.ifi = ifi{kind: ifiSha1, a: s}
 				} else {
-					v.failf("must be 40 hex digits (SHA-1 of the mailto IRI), got %q", clip(s))
+					v.fail(sha1Problem(s))
 				}
 			}
 		case "openid":
 			nIFI++
-			if s, ok := v.iri(m.val, "a URI"); ok {
-				info.ifi = ifi{kind: ifiOpenID, a: s}
+			if s, ok := v.str(m.val); ok {
+				if isIRI(s) {
+					info.ifi = ifi{kind: ifiOpenID, a: s}
+				} else {
+					v.fail("must be a URI with a scheme (\"https://openid.example.com/name\"); the value is not shown (personal data)")
+				}
 			}
 		case "account":
 			nIFI++
@@ -109,6 +114,42 @@ func (v *validator) agentOrGroup(i int32) actorInfo {
 	}
 	info.ok = true
 	return info
+}
+
+// Rules broken by an identifier (mbox, mbox_sha1sum, openid, account
+// name) never quote the value: rejections travel to dead-letter headers
+// and logs, which must not carry personal data. They say what is wrong
+// instead.
+
+func mailtoProblem(s []byte) string {
+	const rule = "must be a mailto IRI (\"mailto:name@example.com\"); the value is not shown (personal data): "
+	if len(s) < 7 || !eqFoldASCII(s[:7], "mailto:") {
+		if len(s) == 0 {
+			return rule + "it is empty"
+		}
+		return rule + "it does not start with \"mailto:\""
+	}
+	at := 0
+	for _, c := range s[7:] {
+		if c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' {
+			return rule + "it holds white space, a control character or one of <>\""
+		}
+		if c == '@' {
+			at++
+		}
+	}
+	if at != 1 {
+		return rule + "the address must hold exactly one @, got " + itoa(at)
+	}
+	return rule + "the address needs text before and after the @"
+}
+
+func sha1Problem(s []byte) string {
+	const rule = "must be 40 hex digits (SHA-1 of the mailto IRI); the value is not shown: "
+	if len(s) != 40 {
+		return rule + "it has " + itoa(len(s)) + " characters"
+	}
+	return rule + "it holds a character that is not a hex digit"
 }
 
 // members validates a Group's member array and returns its length.
@@ -498,6 +539,12 @@ func (v *validator) components(i int32) {
 		return
 	}
 	es := v.p.arrElems(i)
+	// Ids of the components before k: compared pairwise for a few, else
+	// kept in v.ids, so that a long list costs linear time.
+	big := len(es) > smallDup
+	if big {
+		v.ids.reset(len(es))
+	}
 	for k, e := range es {
 		n := v.pushIdx(k)
 		if !v.want(e, jObject, "an interaction component object") {
@@ -514,11 +561,8 @@ func (v *validator) components(i int32) {
 					if len(s) == 0 {
 						v.fail("must not be empty")
 					}
-					for _, prev := range es[:k] {
-						if id := v.componentID(prev); id != nil && string(id) == string(s) {
-							v.failf("duplicate component id %q: ids must be distinct", clip(s))
-							break
-						}
+					if v.idBefore(es, k, m.val, big) {
+						v.failf("duplicate component id %q: ids must be distinct", clip(s))
 					}
 				}
 			case "description":
@@ -533,20 +577,42 @@ func (v *validator) components(i int32) {
 		if !hasID {
 			v.missing("id", "required")
 		}
+		if id := v.componentID(e); big && id >= 0 {
+			nd := &v.p.nodes[id]
+			v.ids.seen(v.p, nd.lo, nd.n, true)
+		}
 		v.pop(n)
 	}
 }
 
-func (v *validator) componentID(e int32) []byte {
+// idBefore reports whether string node id equals the id of one of the
+// components es[:k] (v.ids holds those when big).
+func (v *validator) idBefore(es []int32, k int, id int32, big bool) bool {
+	nd := &v.p.nodes[id]
+	if big {
+		return v.ids.seen(v.p, nd.lo, nd.n, false)
+	}
+	s := v.p.str(id)
+	for _, prev := range es[:k] {
+		if p := v.componentID(prev); p >= 0 && bytes.Equal(v.p.str(p), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// componentID returns the string node of component e's first string id
+// member, or -1.
+func (v *validator) componentID(e int32) int32 {
 	if v.kind(e) != jObject {
-		return nil
+		return -1
 	}
 	for _, m := range v.p.objMembers(e) {
 		if string(v.p.key(m)) == "id" && v.kind(m.val) == jString {
-			return v.p.str(m.val)
+			return m.val
 		}
 	}
-	return nil
+	return -1
 }
 
 var resultKeys = []string{"success", "completion", "response", "duration", "score", "extensions"}
@@ -738,6 +804,7 @@ func (v *validator) contextActivities(i int32) {
 					v.activity(e, false, true)
 					if category {
 						v.f.categories = append(v.f.categories, e)
+						v.f.catIdx = append(v.f.catIdx, int32(k))
 					}
 					v.pop(n2)
 				}
@@ -745,6 +812,7 @@ func (v *validator) contextActivities(i int32) {
 				v.activity(m.val, false, true)
 				if category {
 					v.f.categories = append(v.f.categories, m.val)
+					v.f.catIdx = append(v.f.catIdx, -1)
 				}
 			default:
 				v.want(m.val, jArray, "an Activity or an array of Activities")
