@@ -302,7 +302,7 @@ func (s *aggStage) applyForgets(ctx context.Context, fs []forgetReq) bool {
 }
 
 // Forget implements Forgetter: in one transaction (the learner's keys share
-// a cluster slot), delete its decisions, state and engagement, and set its
+// a cluster slot), delete its decisions, state, engagement and skills, and set its
 // offsets hash to offset in partition, so a replayed statement from before
 // the control record is refused as stale.
 func (r RedisStore) Forget(ctx context.Context, learner string, partition int32, offset int64) error {
@@ -311,7 +311,7 @@ func (r RedisStore) Forget(ctx context.Context, learner string, partition int32,
 	}
 	k := r.S.Schema().Keys(learner)
 	_, err := r.RDB.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, k.Decisions, k.State, k.Engagement)
+		p.Del(ctx, k.Decisions, k.State, k.Engagement, k.Skills)
 		p.HSet(ctx, k.Offsets, strconv.Itoa(int(partition)), strconv.FormatInt(offset, 10))
 		return nil
 	})

@@ -55,6 +55,9 @@ func TestForgetWhileRunning(t *testing.T) {
 		t.Fatal("no learner has decisions in redis")
 	}
 	k := sc.Keys(learner)
+	if r.rdb.HLen(ctx, k.Skills).Val() == 0 {
+		t.Fatal("the learner has no skill states in redis to forget")
+	}
 
 	watch, err := WatchForgotten(ctx, r.cfg, learner)
 	if err != nil {
@@ -76,7 +79,7 @@ func TestForgetWhileRunning(t *testing.T) {
 	if ev.Kind != decision.EventForgotten || ev.Learner != learner || ev.ID == "" {
 		t.Errorf("forgotten event %+v", ev)
 	}
-	for _, key := range []string{k.Decisions, k.State, k.Engagement} {
+	for _, key := range []string{k.Decisions, k.State, k.Engagement, k.Skills} {
 		if n := r.rdb.Exists(ctx, key).Val(); n != 0 {
 			t.Errorf("%s survived the forget", key)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/unpair/unpair/processor/decision"
 	"github.com/unpair/unpair/processor/engagement"
 	"github.com/unpair/unpair/processor/engine"
+	"github.com/unpair/unpair/processor/mastery"
 	"github.com/unpair/unpair/processor/shard"
 	"github.com/unpair/unpair/processor/simulate"
 	"github.com/unpair/unpair/processor/store"
@@ -290,6 +291,8 @@ type oracle struct {
 	// value) and each partition's per-content figures (figures_test.go)
 	engagement map[string]map[string]string
 	figures    map[int32]engagement.Batch
+	// skills: the learners' skill states as stored (skill -> :k value)
+	skills map[string]map[string]string
 }
 
 // runOracle applies the by-learner topic, partition by partition in offset
@@ -327,9 +330,16 @@ func runOracleWith(t testing.TB, by map[int][]kafka.Message, skipInvalid bool, s
 			if err != nil {
 				t.Fatalf("oracle: by-learner %d/%d does not decode: %v", p, m.Offset, err)
 			}
+			// the sources the aggregating stage gives: index in the message
+			// and, through the re-key stage, the input position
+			src := engine.Source{Partition: int32(p), Offset: m.Offset}
+			if o := originOf(&m); o.Forwarded {
+				src.Origin = engine.Origin{Partition: int32(o.Partition), Index: int32(o.Index), Offset: o.Offset, Valid: true}
+			}
 			in := make([]shard.Input, len(evs))
 			for i, ev := range evs {
-				in[i] = shard.Input{Evidence: ev, Source: engine.Source{Partition: int32(p), Offset: m.Offset}}
+				src.Index = int32(i)
+				in[i] = shard.Input{Evidence: ev, Source: src}
 			}
 			if err := agg.Submit(ctx, in); err != nil {
 				t.Fatal(err)
@@ -337,7 +347,7 @@ func runOracleWith(t testing.TB, by map[int][]kafka.Message, skipInvalid bool, s
 		}
 	}
 	o := &oracle{state: map[string][]byte{}, decisions: map[string]map[string]decision.Decision{}, events: map[string]decision.Event{},
-		engagement: map[string]map[string]string{}}
+		engagement: map[string]map[string]string{}, skills: map[string]map[string]string{}}
 	figs := map[int32]*engagement.Aggregator{}
 	take := func() {
 		b, err := agg.Flush(ctx)
@@ -356,6 +366,12 @@ func runOracleWith(t testing.TB, by map[int][]kafka.Message, skipInvalid bool, s
 			}
 			for _, e := range c.Events {
 				o.events[e.ID] = e
+			}
+			for _, sk := range c.Skills {
+				if o.skills[c.Learner] == nil {
+					o.skills[c.Learner] = map[string]string{}
+				}
+				o.skills[c.Learner][sk.Name] = string(mastery.AppendSkill(nil, &sk.Skill))
 			}
 			o.addEngagement(figs, &c)
 		}
@@ -409,6 +425,14 @@ func (r *rig) checkRedis(o *oracle) {
 			if bad <= 3 {
 				t.Errorf("learner %s: stored state (%d bytes) differs from the clean pass (%d bytes)", learner, len(got), len(want))
 			}
+		}
+		sk, err := r.rdb.HGetAll(ctx, k.Skills).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantS := o.skills[learner]; !maps.Equal(sk, wantS) && (len(sk) > 0 || len(wantS) > 0) {
+			bad++
+			t.Errorf("learner %s: stored skill states differ from the clean pass:\n got %v\nwant %v", learner, sk, wantS)
 		}
 		h, err := r.rdb.HGetAll(ctx, k.Decisions).Result()
 		if err != nil {

@@ -46,8 +46,8 @@ func TestBuildServesInsightBesideQueryAPI(t *testing.T) {
 	f("GET", "/v1/contents/c1/engagement?days=7", "tok", 200, `"starts":0`)
 	f("GET", "/v1/contents/barely-touched?days=7", "tok", 200, "")
 	f("POST", "/v1/insight/learner", "", 401, "bearer")
-	f("GET", "/v1/learners/lk1/engagement?content=a", "", 401, "bearer")
-	f("GET", "/v1/learners/lk1/engagement?content=a", "tok", 200, `"found":false`)
+	f("GET", "/v1/learners/0123456789abcdef0123456789abcdef/engagement?content=a", "", 401, "bearer")
+	f("GET", "/v1/learners/0123456789abcdef0123456789abcdef/engagement?content=a", "tok", 200, `"found":false`)
 	f("GET", "/insight/", "", 200, "<")
 	f("GET", "/v1/nothing", "tok", 404, "no such endpoint")
 }

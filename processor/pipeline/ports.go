@@ -115,7 +115,11 @@ type LearnerWrite struct {
 	// Engagement is the current engagement of the learner's changed pairs,
 	// written with the state (the learner's engagement hash).
 	Engagement []engine.PairEngagement
-	Opaque     any // the adapter's own value, when it has one
+	// Skills are the learner-skill states that changed (the learner's
+	// skills hash), from which readers decide content the learner never
+	// touched.
+	Skills []engine.SkillState
+	Opaque any // the adapter's own value, when it has one
 }
 
 // Figures stores the per-content engagement figures (processor/engagement)

@@ -18,6 +18,7 @@ import (
 	"github.com/unpair/unpair/processor/engine"
 	"github.com/unpair/unpair/processor/httpapi"
 	"github.com/unpair/unpair/processor/insight"
+	"github.com/unpair/unpair/processor/mastery"
 	"github.com/unpair/unpair/processor/shard"
 	"github.com/unpair/unpair/processor/store"
 	"github.com/unpair/unpair/schema"
@@ -140,7 +141,7 @@ func (s ShardAggregator) Flush(ctx context.Context) (*Batch, error) {
 	for i := range sb.Learners {
 		c := &sb.Learners[i]
 		w := LearnerWrite{Learner: c.Learner, Partition: c.Partition, State: c.State, Decisions: c.Decisions,
-			Offsets: make([]Source, len(c.Offsets)), Engagement: c.Engagement}
+			Offsets: make([]Source, len(c.Offsets)), Engagement: c.Engagement, Skills: c.Skills}
 		for j, o := range c.Offsets {
 			w.Offsets[j] = Source{Partition: o.Partition, Offset: o.Offset}
 		}
@@ -150,7 +151,7 @@ func (s ShardAggregator) Flush(ctx context.Context) (*Batch, error) {
 	}
 	for _, f := range sb.Failed {
 		b.Failed = append(b.Failed, Failure{Learner: f.Learner,
-			Source: Source{Partition: f.Source.Partition, Offset: f.Source.Offset}, Panic: f.Panic})
+			Source: Source{Partition: f.Source.Partition, Index: f.Source.Index, Offset: f.Source.Offset}, Panic: f.Panic})
 	}
 	return b, nil
 }
@@ -195,6 +196,7 @@ type RedisStore struct {
 // applied offset in the partition its latest evidence came from.
 func (r RedisStore) WriteBatch(ctx context.Context, ws []LearnerWrite) error {
 	out := make([]store.LearnerWrite, 0, len(ws))
+	var buf []byte
 	for i := range ws {
 		part, off := guardOf(&ws[i])
 		var eng []store.Field
@@ -205,11 +207,19 @@ func (r RedisStore) WriteBatch(ctx context.Context, ws []LearnerWrite) error {
 				eng[j] = store.EngagementField(pe.Content, &pe.Pair, pe.BarelyTouched)
 			}
 		}
+		var skills []store.Field
+		if n := len(ws[i].Skills); n > 0 {
+			skills = make([]store.Field, n)
+			for j := range ws[i].Skills {
+				sk := &ws[i].Skills[j]
+				skills[j] = store.Field{Name: sk.Name, Value: string(mastery.AppendSkill(buf[:0], &sk.Skill))}
+			}
+		}
 		// Refresh: a write after a sweep (review due, barely touched)
 		// carries no newer offset than the stored one and must still apply;
 		// a write below the stored offset is refused all the same.
 		out = append(out, store.LearnerWrite{Learner: ws[i].Learner, Partition: part, Offset: off,
-			State: ws[i].State, Decisions: ws[i].Decisions, Engagement: eng, Refresh: true})
+			State: ws[i].State, Decisions: ws[i].Decisions, Engagement: eng, Skills: skills, Refresh: true})
 	}
 	_, err := r.S.WriteBatch(ctx, out)
 	return err
@@ -319,7 +329,9 @@ func Build(cfg Config, log *zap.Logger) (*Built, error) {
 	}
 	b.Shards = agg
 	keyer := schema.NewLearnerKeyer([]byte(cfg.LearnerSecret))
-	cl, err := client.New(rdb, client.Options{Secret: []byte(cfg.LearnerSecret), Prefix: cfg.RedisPrefix})
+	// The query API decides content a learner never touched from the
+	// learner's skill states and the same live catalog the engine reads.
+	cl, err := client.New(rdb, client.Options{Secret: []byte(cfg.LearnerSecret), Prefix: cfg.RedisPrefix, Catalog: b.Cat})
 	if err != nil {
 		b.Close()
 		return nil, err

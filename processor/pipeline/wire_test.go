@@ -132,3 +132,100 @@ func TestAdaptersRoundTrip(t *testing.T) {
 	}
 	a.Release(b2)
 }
+
+// applyOnce runs evidence through a fresh ShardAggregator with the given
+// sources and returns the final decisions per learner and content, and how
+// many statements were skipped.
+func applyOnce(t *testing.T, in []Input) (map[string]string, uint64) {
+	t.Helper()
+	agg, err := shard.New(engine.DefaultConfig(), catalog.NewCatalog(nil), shard.Config{Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agg.Close()
+	a := ShardAggregator{A: agg}
+	ctx := context.Background()
+	if err := a.Submit(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, w := range b.Learners {
+		for _, d := range w.Decisions {
+			got[w.Learner+" "+d.Content] = js(d)
+		}
+	}
+	return got, a.Skipped()
+}
+
+// A re-key batch produced twice (a retry after a partial failure, a crash
+// before the input commit) lands again at new by-learner offsets, far
+// behind the first copies; the statements of one JSON-array message share
+// one offset. Both must be applied exactly once.
+func TestReKeyedCopiesAndArrayStatementsApplyOnce(t *testing.T) {
+	c := simulate.DefaultConfig()
+	c.Learners, c.Sessions = 2, 40
+	c.DuplicateShare, c.InvalidShare, c.VoidShare = 0, 0, 0
+	msgs, _, _, err := simulate.Cohort(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := SchemaDecoder{D: schema.NewDecoder(schema.Options{})}
+	var evs []schema.Evidence
+	for _, m := range msgs {
+		got, err := dec.Decode(nil, m.Value, m.Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, got...)
+	}
+	if len(evs) < 60 {
+		t.Fatalf("cohort too small: %d statements", len(evs))
+	}
+
+	// the reference: one statement per message, each once
+	var clean []Input
+	for i, ev := range evs {
+		clean = append(clean, Input{Evidence: ev, Source: Source{Partition: 0, Offset: int64(i)}})
+	}
+	want, skipped := applyOnce(t, clean)
+	if skipped != 0 || len(want) == 0 {
+		t.Fatalf("clean pass: %d skipped, %d decisions", skipped, len(want))
+	}
+
+	// rekey on: every statement re-keyed twice, the second copies after all
+	// the first ones
+	var twice []Input
+	for round := range 2 {
+		for i, ev := range evs {
+			twice = append(twice, Input{Evidence: ev, Source: Source{Partition: 0, Offset: int64(round*len(evs) + i),
+				Origin: Origin{Partition: 3, Offset: int64(100 + i/4), Index: int32(i % 4), Valid: true}}})
+		}
+	}
+	got, skipped := applyOnce(t, twice)
+	if skipped != uint64(len(evs)) {
+		t.Errorf("rekey on, every statement twice: %d skipped, want %d", skipped, len(evs))
+	}
+	if js(got) != js(want) {
+		t.Errorf("rekey on, every statement twice: decisions differ from one clean pass")
+	}
+
+	// rekey off: arrays of 5 statements per message, then the same messages
+	// replayed (a restart before the commit)
+	var arrays []Input
+	for range 2 {
+		for i, ev := range evs {
+			arrays = append(arrays, Input{Evidence: ev, Source: Source{Partition: 0, Offset: int64(i / 5), Index: int32(i % 5)}})
+		}
+	}
+	got, skipped = applyOnce(t, arrays)
+	if skipped != uint64(len(evs)) {
+		t.Errorf("rekey off, array messages replayed once: %d skipped, want %d", skipped, len(evs))
+	}
+	if js(got) != js(want) {
+		t.Errorf("rekey off, array messages: decisions differ from one clean pass")
+	}
+}
