@@ -125,7 +125,7 @@ func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 	}
 	at := ev.Time / 1e6
 	if ev.Kind == schema.KindVoid {
-		return e.applyVoid(l, ev, at, src)
+		return e.applyVoid(l, ev, at, posOf(src))
 	}
 	if l.x != nil {
 		for i, id := range l.x.pendVoid {
@@ -181,20 +181,16 @@ func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 		en.flags |= eCompletion
 	}
 	l.push(en)
-	var before pairSnap
-	if i, ok := l.findItem(cid); ok {
-		before = snapOf(&l.items[i])
-	}
+	it := l.item(cid, at) // stays valid: applying adds no item
+	before := snapOf(it)  // zero for a new item
 	e.recording, e.stmtContent = src.Offset >= 0, cid
-	e.applyEntry(l, &en, snap, src, at, true)
+	e.applyEntry(l, it, &en, snap, posOf(src), at, true)
 	e.recording, e.stmtContent = false, 0
-	i, _ := l.findItem(cid)
-	it := &l.items[i]
 	if it.st.g.last != before.g.last {
 		it.bits &^= iBarely // new activity: a new episode
 	}
 	if src.Offset >= 0 {
-		l.engCh = append(l.engCh, engPending{content: cid, src: src, before: before, after: snapOf(it), stmt: true, en: en})
+		l.engCh = append(l.engCh, engPending{content: cid, src: posOf(src), before: before, after: snapOf(it), stmt: true, en: en})
 	}
 	return Applied
 }
@@ -237,10 +233,10 @@ func (en *entry) credit(passMark float64) float64 {
 	return 0
 }
 
-// applyEntry updates the cells an entry touches and, when evaluate is set,
-// re-evaluates the affected decisions at time at (unix ms).
-func (e *Engine) applyEntry(l *Learner, en *entry, snap *catalog.Snapshot, src Source, at int64, evaluate bool) {
-	it := l.item(en.content, at)
+// applyEntry updates the cells an entry about item it touches and, when
+// evaluate is set, re-evaluates the affected decisions at time at (unix
+// ms). It adds no item, so it stays valid.
+func (e *Engine) applyEntry(l *Learner, it *item, en *entry, snap *catalog.Snapshot, src pos, at int64, evaluate bool) {
 	l.checkpointItem(it)
 	e.engage(it, en)
 	if en.flags&eNoState != 0 {
@@ -350,7 +346,7 @@ func (e *Engine) updateCell(c *cell, p mastery.BKT, hasBKT bool, difficulty floa
 }
 
 // applyVoid retracts the voided statement by replaying the window without it.
-func (e *Engine) applyVoid(l *Learner, ev *schema.Evidence, at int64, src Source) Outcome {
+func (e *Engine) applyVoid(l *Learner, ev *schema.Evidence, at int64, src pos) Outcome {
 	i := l.findEntry(ev.Voids)
 	t := secs(at)
 	if i < 0 || l.win[i].kind == schema.KindVoid {
@@ -414,6 +410,7 @@ func (e *Engine) replayWindow(l *Learner) {
 	l.restoreWindowStart()
 	e.scratch = append(e.scratch[:0], l.win...)
 	l.win = l.win[:0]
+	l.idf = 0
 	l.split = 0
 	l.ckI, l.ckS = l.ckI[:0], l.ckS[:0]
 	l.ckISplit, l.ckSSplit = 0, 0
@@ -425,7 +422,7 @@ func (e *Engine) replayWindow(l *Learner) {
 		if en.kind == schema.KindVoid || en.flags&eVoided != 0 {
 			continue
 		}
-		e.applyEntry(l, &en, snap, NoSource, ms(en.time), false)
+		e.applyEntry(l, l.item(en.content, ms(en.time)), &en, snap, noPos, ms(en.time), false)
 	}
 }
 
@@ -451,7 +448,7 @@ func (e *Engine) Override(l *Learner, content string, suppress bool, until, at i
 	} else {
 		l.setManual(it, iManualLift, secs(at), 0)
 	}
-	e.evaluate(l, it, at, src, causeOverride)
+	e.evaluate(l, it, at, posOf(src), causeOverride)
 	return Applied
 }
 
@@ -465,7 +462,7 @@ func (e *Engine) Due(l *Learner, now int64) int {
 	for i := range l.items {
 		it := &l.items[i]
 		if it.suppressed() && it.until != 0 && ms(it.until) <= now {
-			e.evaluate(l, it, now, Source{Partition: -1, Offset: now}, causeDue)
+			e.evaluate(l, it, now, pos{partition: -1, offset: now}, causeDue)
 			if !it.suppressed() {
 				n++
 			}

@@ -665,6 +665,7 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 		return d.err
 	}
 	n.sortState()
+	n.refilter()
 	for i := 1; i < len(n.items); i++ {
 		if n.items[i].content == n.items[i-1].content {
 			return fmt.Errorf("%w: content listed twice", errCorrupt)

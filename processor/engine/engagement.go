@@ -130,11 +130,92 @@ func (en *entry) evidence(content string) schema.Evidence {
 
 // engage applies an entry to the engagement of its item.
 func (e *Engine) engage(it *item, en *entry) {
-	ev := en.evidence(e.contents[en.content].name)
-	p := it.st.g.pair(0)
-	p.Apply(&ev)
-	it.st.g.set(&p)
+	if en.time == 0 { // only from odd stored states: Pair.Apply stamps it 1 ns
+		it.st.g.applyPair(en)
+	} else {
+		it.st.g.apply(en)
+	}
 	it.bits |= iEngDirty
+}
+
+// applyPair folds an entry in through engagement.Pair.Apply.
+func (g *eng) applyPair(en *entry) {
+	ev := en.evidence("")
+	p := g.pair(0)
+	p.Apply(&ev)
+	g.set(&p)
+}
+
+// apply folds a window entry into the compact engagement: what
+// engagement.Pair.Apply does to the Pair of g (eng.pair) given the entry's
+// evidence (entry.evidence), converted back (eng.set), computed on the
+// compact form directly, without the Pair, the Evidence and the verb IRI
+// lookup. TestEngApplyMatchesPairApply holds it to Pair.Apply.
+func (g *eng) apply(en *entry) {
+	t := en.time // not 0 (engage)
+	if g.first == 0 || t < g.first {
+		g.first = t
+	}
+	if t >= g.last {
+		g.last = t
+		g.verb = en.verb
+		if engagement.VerbIRI(en.verb) == "" {
+			g.verb = 0
+		}
+		g.kind = en.kind
+	}
+	engages := false
+	switch en.kind {
+	case schema.KindLaunch:
+		g.launches = inc16(g.launches)
+		engages = true
+	case schema.KindAttempt:
+		g.attempts = inc16(g.attempts)
+		engages = true
+	case schema.KindCompletion:
+		if en.flags&(eHasSuccess|eHasScore) != 0 {
+			g.attempts = inc16(g.attempts)
+		}
+		engages = true
+	case schema.KindProgress, schema.KindExperience:
+		engages = true
+	}
+	if engages && (g.started == 0 || t < g.started) {
+		g.started = t
+	}
+	// entry.evidence: HasCompletion is "completion false" or "completion
+	// true on a statement that is not a completion"; completes() then is
+	// "a completion unless completion false, or completion true on an
+	// engaging statement".
+	completes := false
+	if en.kind == schema.KindCompletion {
+		completes = en.flags&eCompletionFalse == 0
+	} else {
+		completes = engages && en.flags&eCompletionFalse == 0 && en.flags&eCompletion != 0
+	}
+	if completes {
+		g.completions = inc16(g.completions)
+		if g.completed == 0 || t < g.completed {
+			g.completed = t
+		}
+	}
+	if en.flags&eHasProgress != 0 {
+		if g.flags&gHasProgress == 0 || en.progress > g.progress {
+			g.progress = en.progress
+		}
+		g.flags |= gHasProgress
+	}
+	if en.dur > 0 && engages {
+		d := min(uint64(en.dur), uint64(engagement.MaxStatementDuration/time.Millisecond))
+		g.spent = uint32(min(uint64(g.spent)+d, math.MaxUint32))
+	}
+}
+
+func inc16(v uint16) uint16 {
+	if v == math.MaxUint16 {
+		return v
+	}
+	return v + 1
 }
 
 // pairSnap is a pair's engagement at one moment, for the aggregator's
@@ -153,7 +234,7 @@ func snapOf(it *item) pairSnap { return pairSnap{g: it.st.g, mastered: it.master
 // on a sibling, a void).
 type engPending struct {
 	content       uint32
-	src           Source
+	src           pos
 	before, after pairSnap
 	stmt          bool
 	en            entry
@@ -163,7 +244,7 @@ type engPending struct {
 // judged now. Only decisions made on a statement (evidence or void) move
 // the mark: the review sweep and operator overrides have no stream
 // position, and a figure they moved could not be replayed exactly.
-func (e *Engine) syncMastered(l *Learner, it *item, mastered bool, at int64, src Source) {
+func (e *Engine) syncMastered(l *Learner, it *item, mastered bool, at int64, src pos) {
 	if mastered == (it.mastered != 0) {
 		return
 	}
@@ -182,7 +263,7 @@ func (e *Engine) syncMastered(l *Learner, it *item, mastered bool, at int64, src
 
 // recordVoid records the engagement changes a void made, against the
 // snapshot taken before it.
-func (e *Engine) recordVoid(l *Learner, before []pairSnap, contents []uint32, src Source) {
+func (e *Engine) recordVoid(l *Learner, before []pairSnap, contents []uint32, src pos) {
 	for k, c := range contents {
 		i, ok := l.findItem(c)
 		if !ok {
@@ -194,7 +275,7 @@ func (e *Engine) recordVoid(l *Learner, before []pairSnap, contents []uint32, sr
 			continue
 		}
 		it.bits |= iEngDirty
-		if src.Offset >= 0 {
+		if src.offset >= 0 {
 			l.engCh = append(l.engCh, engPending{content: c, src: src, before: before[k], after: after})
 		}
 	}
@@ -233,7 +314,7 @@ func (e *Engine) SweepBarelyTouched(l *Learner, now int64) int {
 		if at := e.barelyAt(it); at != 0 && at <= t {
 			it.bits |= iBarely | iEngDirty
 			l.touch()
-			e.emit(l, it, decision.EventBarelyTouched, now, Source{Partition: -1, Offset: -1}, snap)
+			e.emit(l, it, decision.EventBarelyTouched, now, noPos, snap)
 			n++
 		}
 	}
@@ -296,7 +377,7 @@ func (c *EngagementChange) Feed(a *engagement.Aggregator) {
 
 func (e *Engine) engagementChange(p *engPending) EngagementChange {
 	name := e.contents[p.content].name
-	c := EngagementChange{Content: name, Source: p.src,
+	c := EngagementChange{Content: name, Source: p.src.source(),
 		Before: p.before.g.pair(p.before.mastered), After: p.after.g.pair(p.after.mastered), Statement: p.stmt}
 	if p.stmt {
 		c.Evidence = p.en.evidence(name)

@@ -68,6 +68,8 @@ type Engine struct {
 
 	snap *catalog.Snapshot // the snapshot the caches below were resolved against
 
+	eloCut, eloBand float64 // eloMastered: logit of the Elo threshold, and the band around it computed exactly
+
 	contentIDs map[string]uint32
 	contents   []contentInfo // index 0 unused
 	skillIDs   map[string]uint32
@@ -135,7 +137,7 @@ func New(cfg Config, cat *catalog.Catalog) (*Engine, error) {
 	if cat == nil {
 		cat = catalog.NewCatalog(nil)
 	}
-	return &Engine{
+	e := &Engine{
 		cfg: cfg, cat: cat,
 		contentIDs: map[string]uint32{},
 		contents:   make([]contentInfo, 1),
@@ -143,7 +145,9 @@ func New(cfg Config, cat *catalog.Catalog) (*Engine, error) {
 		skills:     make([]skillInfo, 1),
 		setIDs:     map[string]uint32{"": 0},
 		sets:       [][]uint32{nil},
-	}, nil
+	}
+	e.setEloCut()
+	return e, nil
 }
 
 // Config returns the engine's policy.

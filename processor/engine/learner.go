@@ -242,6 +242,7 @@ type Learner struct {
 	x      *extra       // nil until an override, a second partition or an early void
 
 	off0      pos    // applied position of the first partition; offset -1 none
+	idf       uint64 // filter of the window's statement ids (idBits): a clear bit means absent
 	evBase    uint64 // sequence number of events[0]
 	engBase   uint64 // sequence number of engCh[0]
 	version   uint64
@@ -290,6 +291,12 @@ func (l *Learner) AppendOffsets(dst []Source) []Source {
 	}
 	return dst
 }
+
+// noPos is no position (NoSource).
+var noPos = pos{partition: -1, offset: -1}
+
+// posOf is the by-learner position of a source.
+func posOf(s Source) pos { return pos{partition: s.Partition, offset: s.Offset, index: s.Index} }
 
 func (p *pos) source() Source {
 	return Source{Partition: p.partition, Offset: p.offset, Index: p.index}
@@ -517,6 +524,7 @@ func (l *Learner) push(en entry) {
 	if len(l.win)-int(l.split) >= w {
 		n := copy(l.win, l.win[l.split:])
 		l.win = l.win[:n]
+		l.refilter()
 		l.split = uint16(n)
 		n = copy(l.ckI, l.ckI[l.ckISplit:])
 		l.ckI = l.ckI[:n]
@@ -527,10 +535,30 @@ func (l *Learner) push(en entry) {
 		l.nextEpoch()
 	}
 	l.win = append(grow(l.win), en)
+	l.idf |= idBits(&en.id)
+}
+
+// idBits are the two filter bits of a statement id: the window's ids set at
+// most 2 x 2 x Window of the filter's 64 bits, so most ids not in the
+// window are told absent without scanning it.
+func idBits(id *schema.UUID) uint64 {
+	h := (binary.LittleEndian.Uint64(id[:8]) ^ binary.LittleEndian.Uint64(id[8:])) * 0x9e3779b97f4a7c15
+	return 1<<(h>>58) | 1<<(h>>52&63)
+}
+
+// refilter rebuilds the id filter from the window.
+func (l *Learner) refilter() {
+	l.idf = 0
+	for i := range l.win {
+		l.idf |= idBits(&l.win[i].id)
+	}
 }
 
 // findEntry returns the window index of a statement id, or -1.
 func (l *Learner) findEntry(id schema.UUID) int {
+	if b := idBits(&id); l.idf&b != b {
+		return -1
+	}
 	lo := binary.LittleEndian.Uint64(id[:8])
 	for i := len(l.win) - 1; i >= 0; i-- {
 		if binary.LittleEndian.Uint64(l.win[i].id[:8]) == lo && l.win[i].id == id {

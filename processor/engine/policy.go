@@ -103,7 +103,111 @@ func (e *Engine) view(l *Learner, it *item, snap *catalog.Snapshot) view {
 // reviewAfter is the review half-life of a cell in seconds (whole seconds:
 // mastery.HalfLife is 2^n days clipped to at least 15 minutes).
 func reviewAfter(c *cell) int64 {
-	return int64(mastery.HalfLife(int(c.correct), int(c.attempts)-int(c.correct)) / time.Second)
+	return halfLifeSecs(int(c.correct), int(c.attempts)-int(c.correct))
+}
+
+// halfLifeSecs is mastery.HalfLife(right, wrong) in whole seconds, from a
+// table: it depends on right - wrong only and is clipped outside
+// [halfLifeMin, halfLifeMax].
+func halfLifeSecs(right, wrong int) int64 {
+	n := min(max(right-wrong, halfLifeMin), halfLifeMax)
+	return halfLifeTable[n-halfLifeMin]
+}
+
+const halfLifeMin, halfLifeMax = -8, 10 // 2^-8 days < 15 minutes, 2^10 days > 274 days
+
+var halfLifeTable = func() (t [halfLifeMax - halfLifeMin + 1]int64) {
+	for i := range t {
+		t[i] = int64(mastery.HalfLife(i+halfLifeMin, 0) / time.Second)
+	}
+	return t
+}()
+
+// cellMastered is masteredAt with the estimate left out: under elo it
+// compares ability - difficulty with the logit of the threshold
+// (eloMastered), with no exp; the others need no computation.
+func (e *Engine) cellMastered(c *cell, s uint32, item bool, difficulty float64, snap *catalog.Snapshot) bool {
+	if int(c.attempts) < e.cfg.MinAttempts || c.flags&cellLastCorrect == 0 {
+		return false
+	}
+	switch e.cfg.Model {
+	case ModelElo:
+		return e.eloMastered(float64(c.ability), difficulty)
+	case ModelStreak:
+		return e.cfg.Streak.Mastered(c.streak)
+	case ModelEWMA:
+		return float64(c.ewma) >= e.cfg.EWMA.Threshold
+	}
+	var hasBKT bool
+	if item {
+		_, hasBKT = itemParams(snap)
+	} else {
+		_, hasBKT = e.skillParams(s, snap)
+	}
+	if !hasBKT {
+		return e.cfg.Streak.Mastered(c.streak)
+	}
+	return c.flags&cellHasPK != 0 && c.pk >= e.cfg.Threshold
+}
+
+// eloMastered reports whether Elo's P(correct) = Sigmoid(ability -
+// difficulty) reaches the threshold, exactly as computing it would: away
+// from the threshold's logit (eloCut) by more than eloBand, where the
+// sigmoid is known to be on one side, by comparing the logit; within the
+// band, by computing it.
+func (e *Engine) eloMastered(ability, difficulty float64) bool {
+	d := ability - difficulty - e.eloCut
+	if d > e.eloBand {
+		return true
+	}
+	if d < -e.eloBand {
+		return false
+	}
+	return e.cfg.Elo.PCorrect(ability, difficulty) >= e.cfg.Elo.Threshold
+}
+
+// setEloCut sets eloCut and eloBand for the threshold, checking that the
+// computed sigmoid is clearly on each side of it at the band's edges (it
+// is monotone; the margin dwarfs its rounding); otherwise the band is
+// infinite and every test computes the sigmoid.
+func (e *Engine) setEloCut() {
+	thr := e.cfg.Elo.Threshold
+	e.eloCut, e.eloBand = 0, math.Inf(1)
+	cut := math.Log(thr / (1 - thr))
+	if math.IsNaN(cut) || math.IsInf(cut, 0) {
+		return
+	}
+	band := 1e-6 * max(1, math.Abs(cut))
+	if mastery.Sigmoid(cut+band)-thr > 1e-12 && thr-mastery.Sigmoid(cut-band) > 1e-12 {
+		e.eloCut, e.eloBand = cut, band
+	}
+}
+
+// masteryOf is the part of view that judge needs (mastered, latest
+// practice, review due), without estimates.
+func (e *Engine) masteryOf(l *Learner, it *item, snap *catalog.Snapshot) (mastered bool, last, until uint32) {
+	ci := e.resolve(it.content, snap)
+	set := e.sets[it.st.set]
+	if len(set) == 0 {
+		c := &it.st.m
+		return e.cellMastered(c, 0, true, ci.difficulty, snap), c.last, satSecs(int64(c.last) + reviewAfter(c))
+	}
+	mastered = true
+	for _, s := range set {
+		c := l.skillCellOf(s)
+		if c == nil {
+			mastered = false
+			continue
+		}
+		if mastered && !e.cellMastered(c, s, false, ci.difficulty, snap) {
+			mastered = false
+		}
+		last = max(last, c.last)
+		if u := satSecs(int64(c.last) + reviewAfter(c)); until == 0 || u < until {
+			until = u
+		}
+	}
+	return mastered, last, until
 }
 
 // status of one suppression reason for an item at a time.
@@ -149,21 +253,21 @@ func (e *Engine) judge(l *Learner, it *item, at int64, snap *catalog.Snapshot) v
 		u := satSecs(int64(it.st.feedbackAt) + int64(e.cfg.FeedbackTTL/time.Second))
 		set(rFeedback, now < u, u)
 	}
-	mv := e.view(l, it, snap)
+	mastered, last, until := e.masteryOf(l, it, snap)
 	if e.cfg.SuppressCompleted && it.st.completedAt != 0 && it.st.completedAt > lift && it.st.completedAt > it.st.m.lastWrong {
 		c := &it.st.m
 		u := satSecs(int64(max(it.st.completedAt, c.last)) +
-			int64(mastery.HalfLife(int(c.correct)+1, int(c.attempts)-int(c.correct))/time.Second))
+			halfLifeSecs(int(c.correct)+1, int(c.attempts)-int(c.correct)))
 		set(rCompleted, now < u, u)
 	}
-	if mv.mastered && mv.last > lift {
-		set(rMastered, now < mv.until, mv.until)
+	if mastered && last > lift {
+		set(rMastered, now < until, until)
 	}
 	return v
 }
 
 // evaluate re-decides an item the evidence (or the caller) touched.
-func (e *Engine) evaluate(l *Learner, it *item, at int64, src Source, c cause) {
+func (e *Engine) evaluate(l *Learner, it *item, at int64, src pos, c cause) {
 	e.decide(l, it, at, src, c)
 	l.touch()
 }
@@ -173,7 +277,7 @@ func (e *Engine) evaluate(l *Learner, it *item, at int64, src Source, c cause) {
 // item dirty whether or not its suppression moved: the evidence behind it
 // (attempts, estimate, explanation) may have, and the next Changes hands
 // the item out when its full Decision differs from the one last handed out.
-func (e *Engine) decide(l *Learner, it *item, at int64, src Source, c cause) {
+func (e *Engine) decide(l *Learner, it *item, at int64, src pos, c cause) {
 	it.bits |= iDirty
 	snap := e.cat.Snapshot()
 	v := e.judge(l, it, at, snap)
@@ -229,12 +333,12 @@ func endReason(r, status uint8, c cause) uint8 {
 type pending struct {
 	kind decision.EventKind
 	at   int64
-	src  Source
+	src  pos
 	it   item
 	mv   view
 }
 
-func (e *Engine) emit(l *Learner, it *item, kind decision.EventKind, at int64, src Source, snap *catalog.Snapshot) {
+func (e *Engine) emit(l *Learner, it *item, kind decision.EventKind, at int64, src pos, snap *catalog.Snapshot) {
 	l.events = append(l.events, pending{kind: kind, at: at, src: src, it: *it, mv: e.view(l, it, snap)})
 }
 
@@ -251,14 +355,14 @@ func (e *Engine) event(l *Learner, p *pending) decision.Event {
 	b = append(b, '/')
 	b = strconv.AppendUint(b, xxhash.Sum64String(content), 16)
 	b = append(b, '/')
-	b = strconv.AppendInt(b, int64(p.src.Partition), 10)
+	b = strconv.AppendInt(b, int64(p.src.partition), 10)
 	b = append(b, '/')
-	b = strconv.AppendInt(b, p.src.Offset, 10)
-	if p.src.Index != 0 { // statements of one message share an offset
+	b = strconv.AppendInt(b, p.src.offset, 10)
+	if p.src.index != 0 { // statements of one message share an offset
 		b = append(b, "/i"...)
-		b = strconv.AppendInt(b, int64(p.src.Index), 10)
+		b = strconv.AppendInt(b, int64(p.src.index), 10)
 	}
-	if p.src.Offset < 0 {
+	if p.src.offset < 0 {
 		b = append(b, "/t"...)
 		b = strconv.AppendInt(b, p.at, 10)
 	}
