@@ -142,4 +142,24 @@ func BenchmarkHostile(b *testing.B) {
 			})
 		}
 	}
+	// With the default limit the skills shapes are rejected at the 33rd
+	// distinct skill, after parsing and validating the whole statement.
+	def := NewDecoder(Options{})
+	for _, h := range hostileShapes {
+		if h.name != "skills" && h.name != "categories" {
+			continue
+		}
+		n := h.maxEntries(DefaultMaxBytes)
+		raw := h.build(n)
+		b.Run(fmt.Sprintf("%s-default-limits/%d", h.name, n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if _, err := def.Normalize(raw, time.Unix(1, 0)); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/entry")
+		})
+	}
 }
