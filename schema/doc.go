@@ -77,7 +77,30 @@
 // restores the precomputed padded-key state. LearnerKeyer.Key pools the
 // same state. Figures: docs/benchmarks/schema.md.
 //
+// # Hostile input
+//
 // Nothing in the package panics on any input; FuzzNormalize guards that.
+// Every check costs time linear in the document: repeated object keys,
+// interaction component ids and skill ids are found by comparing pairs up
+// to 16 entries (no table, no allocation) and through dupIndex above that,
+// an open-addressing table of (hash, span) slots seeded per decoder scratch
+// (hash/maphash, so keys cannot be crafted to collide), pointer-free and
+// reused. TestHostileStatementsCostLinear pins it: a statement of the
+// largest accepted size made of sibling entries costs per entry what a
+// 1000-entry one does.
+//
+// Normalize bounds what the engine keeps for good (it interns content and
+// skill ids), in both modes: object.id at most Options.MaxActivityIDBytes
+// (2048), at most Options.MaxSkills (32) distinct skill ids per statement,
+// each at most Options.MaxSkillIDBytes (256); rejections carry the reasons
+// id_too_long and too_many_skills and the path of the offending value.
+// Validate applies only the xAPI rules, not these limits. Evidence never
+// holds NaN or Inf (a score range wider than the largest float64 is
+// computed on halves), and a timestamp whose unix nanoseconds do not fit in
+// an int64 (outside 1677-09-21T00:12:44Z .. 2262-04-11T23:47:16Z) is a
+// violation instead of a wrapped time. Rules about an agent's mbox,
+// mbox_sha1sum or openid say what is wrong without quoting the value:
+// violations end up in dead-letter headers and logs.
 //
 // ReadStream splits a single statement, an array or NDJSON into raw
 // statements with index and line numbers, for the validate command.
