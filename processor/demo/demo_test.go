@@ -2,7 +2,9 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +83,28 @@ func runDemo(t *testing.T, cfg Config) *Summary {
 	if err != nil {
 		t.Fatal(err)
 	}
+	derived := 0
 	for _, e := range s.Examples {
+		if e.Derived {
+			// never touched: the query API decides it from the learner's
+			// skills and the live catalog
+			derived++
+			var x struct {
+				Suppressed bool               `json:"suppressed"`
+				Derived    bool               `json:"derived"`
+				Decision   *decision.Decision `json:"decision"`
+			}
+			resp, err := http.Get(s.CurlURL(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = json.NewDecoder(resp.Body).Decode(&x)
+			resp.Body.Close()
+			if err != nil || !x.Suppressed || !x.Derived || x.Decision == nil || x.Decision.Reason != decision.Mastered {
+				t.Errorf("derived example %s/%s: query API says %+v (%v)", e.LearnerKey, e.Decision.Content, x, err)
+			}
+			continue
+		}
 		for _, who := range []string{e.Learner, e.LearnerKey} {
 			x, err := cl.Explain(ctx, client.Learner(who), e.Decision.Content)
 			if err != nil {
@@ -94,6 +117,9 @@ func runDemo(t *testing.T, cfg Config) *Summary {
 		if !strings.Contains(s.CurlURL(e), "/v1/learners/"+e.LearnerKey+"/contents/") {
 			t.Errorf("curl URL %s does not name the learner key", s.CurlURL(e))
 		}
+	}
+	if s.Active[decision.Mastered] > 0 && (s.Derived == 0 || derived != 1) {
+		t.Errorf("%d derived suppressions, %d derived examples; want some, and one example", s.Derived, derived)
 	}
 	return s
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/client"
 	"github.com/unpair/unpair/processor/decision"
 	"github.com/unpair/unpair/processor/pipeline"
 	"github.com/unpair/unpair/processor/store"
@@ -38,10 +40,14 @@ type Summary struct {
 	// offsets the processor's groups have not committed.
 	Uncommitted int64
 
-	Elapsed  time.Duration // from the first produce to the last statement accounted for
-	Produce  time.Duration // time producing took
-	Decided  int           // learner-content pairs with a stored decision
-	Active   map[decision.Reason]int
+	Elapsed time.Duration // from the first produce to the last statement accounted for
+	Produce time.Duration // time producing took
+	Decided int           // learner-content pairs with a stored decision
+	Active  map[decision.Reason]int
+	// Derived counts catalog content suppressed for a learner who never
+	// touched it: every skill of it mastered (decided at read time by the
+	// query client from the learner's skill states and the catalog).
+	Derived  int
 	Examples []Example
 
 	HTTPAddr  string   // where the query API listens
@@ -57,6 +63,7 @@ type Example struct {
 	Learner    string // the simulated learner's canonical IFI
 	LearnerKey string // its key, as in Redis
 	Decision   decision.Decision
+	Derived    bool // never touched: decided at read time from the learner's skills
 }
 
 // Accounted reports whether every produced statement was counted once as
@@ -216,6 +223,10 @@ func (d *Demo) decisions(ctx context.Context, s *Summary) error {
 			}
 		}
 	}
+	derived, err := d.derived(ctx, s, now)
+	if err != nil {
+		return err
+	}
 	reasons := make([]decision.Reason, 0, len(examples))
 	for r := range examples {
 		reasons = append(reasons, r)
@@ -238,11 +249,50 @@ func (d *Demo) decisions(ctx context.Context, s *Summary) error {
 	})
 	for _, r := range reasons {
 		s.Examples = append(s.Examples, examples[r])
+		if r == decision.Mastered && derived != nil {
+			s.Examples = append(s.Examples, *derived)
+		}
 	}
 	if len(s.Examples) == 0 {
 		return errors.New("no suppressed pair found in Redis")
 	}
 	return nil
+}
+
+// derived counts, through the query client with the live catalog, the
+// catalog content each learner never touched but has mastered every skill
+// of, and returns one of them as an example (nil when there is none).
+func (d *Demo) derived(ctx context.Context, s *Summary, now int64) (*Example, error) {
+	cl, err := client.New(d.built.Redis, client.Options{Secret: []byte(d.cfg.Secret), Prefix: d.pcfg.RedisPrefix,
+		Catalog: d.built.Cat, Now: func() time.Time { return time.UnixMilli(now) }})
+	if err != nil {
+		return nil, err
+	}
+	var contents []string
+	d.built.Cat.Snapshot().Items(func(it *catalog.Item) {
+		if len(it.Skills) > 0 {
+			contents = append(contents, it.Content)
+		}
+	})
+	sort.Strings(contents)
+	var ex *Example
+	for _, ifi := range d.learners {
+		key := d.keyer.Key(ifi)
+		_, sup, err := cl.Filter(ctx, client.Learner(key), contents)
+		if err != nil {
+			return nil, fmt.Errorf("cannot filter the catalog for learner %s: %w", key, err)
+		}
+		for _, x := range sup {
+			if !x.Derived {
+				continue
+			}
+			s.Derived++
+			if ex == nil {
+				ex = &Example{Learner: ifi, LearnerKey: key, Decision: x.Decision, Derived: true}
+			}
+		}
+	}
+	return ex, nil
 }
 
 // CurlURL returns the query API URL that explains e's pair.
@@ -294,6 +344,7 @@ func (s *Summary) Write(w io.Writer, command string) {
 		total += n
 	}
 	p("  suppressed     %d of %d decided pairs: %s", total, s.Decided, counts(active))
+	p("                 and %d catalog items never touched, every skill of them mastered (decided at read time)", s.Derived)
 	p("  topics         %s", strings.Join(s.Topics, ", "))
 	p("")
 	if len(s.Examples) > 0 {
@@ -301,11 +352,17 @@ func (s *Summary) Write(w io.Writer, command string) {
 		for _, e := range s.Examples {
 			d := e.Decision
 			p("")
-			p("  %s  %s", d.Reason, d.Content)
+			if e.Derived {
+				p("  %s (never touched)  %s", d.Reason, d.Content)
+			} else {
+				p("  %s  %s", d.Reason, d.Content)
+			}
 			p("    learner %s (key %s)", e.Learner, e.LearnerKey)
 			p("    %q", d.Explanation)
 			p("    curl -s '%s'", s.CurlURL(e))
-			p("    %s %s", command, strings.Join(quoteArgs(s.QueryArgs(e)), " "))
+			if !e.Derived { // unpair query needs the catalog as a file (--catalog) to decide it
+				p("    %s %s", command, strings.Join(quoteArgs(s.QueryArgs(e)), " "))
+			}
 		}
 		p("")
 	}
