@@ -178,7 +178,7 @@ func benchFlush(b *testing.B, k int, flush bool) {
 	var ch Changes
 	var state []byte
 	var offs []Source
-	decisions := 0
+	decisions, skills := 0, 0
 	op := func(li int) {
 		l := ls[li]
 		for range k {
@@ -196,9 +196,12 @@ func benchFlush(b *testing.B, k int, flush bool) {
 		clear(ch.Events)
 		clear(ch.Engagement)
 		clear(ch.EngagementChanges)
-		ch = Changes{Decisions: ch.Decisions[:0], Events: ch.Events[:0], Engagement: ch.Engagement[:0], EngagementChanges: ch.EngagementChanges[:0]}
+		clear(ch.Skills)
+		ch = Changes{Decisions: ch.Decisions[:0], Events: ch.Events[:0], Engagement: ch.Engagement[:0],
+			EngagementChanges: ch.EngagementChanges[:0], Skills: ch.Skills[:0]}
 		l.Changes(&ch)
 		decisions += len(ch.Decisions)
+		skills += len(ch.Skills)
 		state, _ = l.AppendBinary(state[:0])
 		offs = l.AppendOffsets(offs[:0])
 		l.Clean(ch.Mark)
@@ -206,7 +209,7 @@ func benchFlush(b *testing.B, k int, flush bool) {
 	for i := range 20 * nLearners { // warm up: every learner's cells and window exist
 		op(i % nLearners)
 	}
-	decisions = 0
+	decisions, skills = 0, 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -214,5 +217,6 @@ func benchFlush(b *testing.B, k int, flush bool) {
 	}
 	if flush {
 		b.ReportMetric(float64(decisions)/float64(b.N), "decisions/op")
+		b.ReportMetric(float64(skills)/float64(b.N), "skills/op")
 	}
 }

@@ -605,7 +605,11 @@ func grow[T any](s []T) []T {
 	if len(s) < cap(s) {
 		return s
 	}
-	n := make([]T, len(s), len(s)+len(s)/4+1)
+	// append from nil to the new length allocates exactly that many
+	// elements rounded up to the allocator's size class, and the capacity
+	// covers the rounding (make's would be wasted); the make is not
+	// materialized (append(s, make(...)...) extends in place).
+	n := append([]T(nil), make([]T, len(s)+len(s)/4+1)...)
 	copy(n, s)
-	return n
+	return n[:len(s)]
 }
