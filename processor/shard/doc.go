@@ -71,14 +71,61 @@
 // aggregator is closed. Under Config.MemoryBudget, clean (released)
 // learners idle the longest are evicted; dirty learners are never evicted.
 //
-// A panic while applying one input (an engine bug some input triggers) is
-// recovered in the shard goroutine, once per batch of inputs, and costs
-// that input only: it is counted (Stats.Panics) and reported with every
-// Flush until released (Batch.Failed: learner, Source, panic value), for
-// the caller to dead-letter with reason "internal" before committing the
-// batch's offsets, and the learner, whose state may be half-updated, is
-// dropped and reloaded from the store on its next input. Its changes not
-// yet released are dropped with it (Failure.Unreleased says so).
+// # Panics
+//
+// No panic escapes a shard goroutine, and a panic costs the input that
+// caused it, never the learner's other statements. Each shard keeps a
+// redo log (redo.go): per learner, every input (and every sweep or
+// override) applied to it since its last Release, copied into
+// shard-owned chunks of 128 entries that are recycled once all their
+// entries are released, so that in steady state an entry costs one copy
+// and no allocation. A Flush mark records the learner's redo position;
+// Release drops the entries before it (the batch that held them is
+// durable), entries applied after the Flush stay.
+//
+// A panic while applying input X to learner L (an engine bug some input
+// triggers) is recovered in the shard goroutine, once per batch of
+// inputs. L, whose state may be half-updated, is rebuilt (recover.go):
+// dropped, reloaded from the store through Config.Loader (with its retry)
+// and its redo entries re-applied in order, X excluded. The engine's
+// position guards skip the entries the stored state already reflects, so
+// a reload that races the write of a Flush in flight, reading the store
+// before or after it, ends in the same state. X is counted
+// (Stats.Panics) and reported with every Flush until released
+// (Batch.Failed: learner, Source, panic value), for the caller to
+// dead-letter with reason "internal" before committing the batch's
+// offsets, which include X. An entry whose re-application panics too is
+// dropped and reported the same way, and the rebuild starts over without
+// it: the work is bounded by the entries, never a loop. When the stored
+// state cannot be loaded at all (the loader or decoder panics), L's
+// unreleased inputs are reported failed rather than lost in silence.
+//
+// The same holds outside Apply. A panic while collecting a learner at
+// Flush (engine Changes, AppendBinary) rebuilds it and collects it again
+// in the same batch; if it panics again, its unreleased inputs are
+// reported failed (their offsets are in the batch) and it is dropped. A
+// panic in the sweep (engine Due) or in Release (engine Clean) rebuilds
+// the learner (the next sweep retries it); a panic in Override rebuilds it
+// and Override returns an error. A panic that escapes all of that (a bug
+// in the shard) is recovered per message: the Flush, Sweep, Drop or
+// Release returns an error naming the shard.
+//
+// A rebuild after a Flush and before its Release hands the learner's
+// changes out again with the next Flush when the reload read the store
+// before that Flush's write: the same decisions and events (same ids) as
+// a retried Flush, and engagement changes at offsets the engagement
+// figures already hold, which they ignore. Inputs without a Kafka offset
+// (Source.Offset < 0) have no position guard: re-applied over a state
+// that holds them, only the engine's statement-id check stops a second
+// application.
+//
+// Memory: the redo log holds the inputs applied and not yet released,
+// about 300 bytes each (Stats.Redo counts them), plus the chunk being
+// filled. The pipeline bounds them: it releases each batch after writing
+// it and stops reading beyond its in-flight limit (MaxInFlight), so the
+// log holds at most the statements of the last unreleased Flush and those
+// submitted since. Free chunks are kept for reuse and given back over a
+// few releases after a burst.
 //
 // Drop and DropPartitions remove learners whose last evidence came from
 // revoked partitions, including their unreleased changes: the new owner

@@ -27,7 +27,8 @@ type Config struct {
 	MemoryBudget int64  // approximate bytes of learner state kept; 0 = no limit
 	Loader       Loader // nil: every learner starts new
 
-	applyHook func(*Input) // tests: called before each input is applied (may panic)
+	applyHook func(*Input)               // tests: called before each input is applied or re-applied (may panic)
+	opHook    func(o op, learner string) // tests: called before a learner's flush, due, override or clean (may panic)
 }
 
 // Input is one piece of evidence and where it came from.
@@ -52,17 +53,20 @@ type Batch struct {
 	nFailed []int    // per shard: failures handed out
 }
 
-// Failure is an input whose processing panicked. The shard recovered,
-// dropped the learner (its state may be half-updated) and reloads it from
-// the store on its next input.
+// Failure is an input whose processing panicked (or, rarely, whose
+// re-application after another panic did, or that belonged to a learner
+// the shard had to give up; Panic says which). The shard recovered and
+// rebuilt the learner, whose state may have been half-updated: reloaded
+// it from the store and re-applied its other unreleased inputs, so that
+// only the failed input's effect is missing.
 type Failure struct {
 	Learner string        // learner key
 	Source  engine.Source // of the input
 	Panic   string        // the panic value
-	// Unreleased: the learner held changes not yet released (statements
-	// applied since its last durable flush), dropped with it. Their
-	// offsets are still committed with the batch, so they are not
-	// redelivered: their effect is lost from the learner's state.
+	// Unreleased: the learner held changes not yet released when the
+	// input panicked. They are not lost: they were re-applied over the
+	// state reloaded from the store (an input whose re-application
+	// panicked too is a Failure of its own).
 	Unreleased bool
 }
 
@@ -98,6 +102,7 @@ type Change struct {
 type mark struct {
 	h    *held
 	mark engine.Mark
+	redo uint64 // the learner's redo seq at the Flush: Release pops the entries before it
 }
 
 // Stats are counters (totals since New) and gauges.
@@ -112,7 +117,10 @@ type Stats struct {
 	LoadErrors    uint64 // loader errors (each retried)
 	CorruptStates uint64 // stored states that did not decode (the learner starts new)
 	Evictions     uint64 // clean learners evicted under the memory budget
-	Panics        uint64 // inputs whose processing panicked (recovered; see Batch.Failed)
+	Panics        uint64 // recovered panics: of inputs (see Batch.Failed), re-applications, flush, sweep, override, release, reload
+	Rebuilds      uint64 // learners dropped after a panic and rebuilt (reloaded, redo log re-applied)
+	Replays       uint64 // redo entries re-applied by rebuilds
+	Redo          int64  // inputs and control operations held for a rebuild (applied, not yet released)
 	Learners      int64  // learners in memory
 	Pairs         int64  // learner-content pairs in memory
 	Bytes         int64  // approximate bytes of learner state in memory
@@ -170,6 +178,7 @@ type reply struct {
 	marks   []mark
 	offsets map[int32]int64
 	failed  []Failure
+	err     error // a panic that escaped the per-learner recovery
 }
 
 // New starts an aggregator with one engine per shard over the catalog.
@@ -250,6 +259,9 @@ func (a *Aggregator) Stats() Stats {
 		t.CorruptStates += s.corrupt.Load()
 		t.Evictions += s.evictions.Load()
 		t.Panics += s.panics.Load()
+		t.Rebuilds += s.rebuilds.Load()
+		t.Replays += s.replays.Load()
+		t.Redo += s.redoLive.Load()
 		t.Learners += s.nLearners.Load()
 		t.Pairs += s.pairs.Load()
 		t.Bytes += s.bytes.Load()
@@ -335,17 +347,21 @@ func (a *Aggregator) broadcast(ctx context.Context, control bool, mk func(shard 
 		}
 	}
 	out := make([]reply, len(a.shards))
+	var errs []error
 	for range a.shards {
 		select {
 		case r := <-ch:
 			out[r.shard] = r
+			if r.err != nil {
+				errs = append(errs, r.err)
+			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-a.ctx.Done():
 			return nil, ErrClosed
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // Flush is a barrier: it returns every change made by evidence submitted
@@ -437,7 +453,10 @@ func (a *Aggregator) Override(ctx context.Context, learnerKey, content string, s
 		return fmt.Errorf("cannot override %s: %w", content, err)
 	}
 	select {
-	case <-ch:
+	case r := <-ch:
+		if r.err != nil {
+			return fmt.Errorf("cannot override %s: %w", content, r.err)
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

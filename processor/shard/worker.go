@@ -20,7 +20,11 @@ type held struct {
 	size    int
 	pairs   int
 	inDirty bool
-	gone    bool // dropped or evicted: marks handed out before do not apply
+	gone    bool     // dropped or evicted: marks handed out before do not apply
+	redo    redoList // applied since the last release, for a rebuild (redo.go)
+	// rebuiltAs is the learner rebuilt from this one after a panic: a
+	// Release of a mark of this one releases its redo entries there.
+	rebuiltAs *held
 }
 
 // counts are the per-evidence outcome counters, kept in plain fields by the
@@ -49,11 +53,12 @@ type shard struct {
 	hint     flushHint
 	failed   []Failure // recovered panics not yet released
 	applying *held     // the learner an input is being applied to, for fail
-	wasDirty bool      // whether it held unreleased changes before that input
+	log      redoLog   // the learners' redo entries (redo.go)
 
 	processed, duplicates, stale, voidUnmatched, voided, ignored atomic.Uint64
-	loads, loadErrors, corrupt, evictions, panics                atomic.Uint64
-	nLearners, pairs, bytes                                      atomic.Int64
+	loads, loadErrors, corrupt, evictions, panics, rebuilds      atomic.Uint64
+	replays                                                      atomic.Uint64
+	nLearners, pairs, bytes, redoLive                            atomic.Int64
 	_                                                            [64]byte
 }
 
@@ -111,9 +116,11 @@ func (s *shard) run() {
 	}
 }
 
+// handle runs one message and sends its reply, exactly once, even when a
+// panic escapes the per-learner recovery (a bug in the shard itself): the
+// caller gets an error instead of waiting forever, and the goroutine lives.
 func (s *shard) handle(m msg) {
-	switch m.op {
-	case opInputs:
+	if m.op == opInputs {
 		in := *m.inputs
 		for i := 0; i < len(in); {
 			i = s.applyFrom(in, i)
@@ -121,29 +128,31 @@ func (s *shard) handle(m msg) {
 		s.putInputs(m.inputs)
 		s.publish()
 		return
+	}
+	r := s.do(m)
+	s.redoLive.Store(int64(s.log.live))
+	if m.reply != nil {
+		m.reply <- r
+	}
+}
+
+var opNames = [...]string{opInputs: "inputs", opFlush: "flush", opRelease: "release", opSweep: "sweep", opDrop: "drop", opOverride: "override"}
+
+func (s *shard) do(m msg) (r reply) {
+	r.shard = s.id
+	defer func() {
+		if v := recover(); v != nil {
+			s.panics.Add(1)
+			r = reply{shard: s.id, err: fmt.Errorf("shard %d: panic in %s: %v", s.id, opNames[m.op], v)}
+		}
+	}()
+	switch m.op {
 	case opFlush:
-		m.reply <- s.flush()
-		return
+		return s.flush()
 	case opRelease:
-		for _, mk := range m.marks {
-			if !mk.h.gone {
-				mk.h.l.Clean(mk.mark)
-			}
-		}
-		if n := min(m.nFailed, len(s.failed)); n > 0 {
-			k := copy(s.failed, s.failed[n:])
-			clear(s.failed[k:])
-			s.failed = s.failed[:k]
-		}
-		s.compactDirty()
-		s.evict()
+		s.release(m.marks, m.nFailed)
 	case opSweep:
-		for _, h := range s.learners {
-			if due := h.l.NextDue(); due != 0 && due <= m.now {
-				s.eng.Due(h.l, m.now)
-				s.markDirty(h)
-			}
-		}
+		s.sweep(m.now)
 	case opDrop:
 		for k, h := range s.learners {
 			if m.drop(k, h.l.Partition()) {
@@ -155,93 +164,153 @@ func (s *shard) handle(m msg) {
 		}
 		s.compactDirty()
 	case opOverride:
-		o := m.override
-		h := s.learner(o.learner)
-		if h != nil {
-			s.eng.Override(h.l, o.content, o.suppress, o.until, o.at, engine.NoSource)
-			s.markDirty(h)
-		}
+		r.err = s.override(m.override)
 	}
-	if m.reply != nil {
-		m.reply <- reply{shard: s.id}
-	}
+	return r
+}
+
+// flushBuf is what one flush appends to: the states in chunks, the rest
+// in one slice each.
+type flushBuf struct {
+	states []byte
+	chunk  int // size of a new states chunk
+	ch     engine.Changes
+	offs   []engine.Source
+	nState int
+	nDec   int
+	nEv    int
 }
 
 // flush hands out every dirty learner's changes. The states are appended
 // to shared chunks and the decisions, events and offsets to one slice
 // each; every Change gets its own capacity-limited window of them, so
-// appending to one never writes into another. The buffers are new at every flush: a caller
-// may keep a batch's slices for as long as it likes.
+// appending to one never writes into another. The buffers are new at every
+// flush: a caller may keep a batch's slices for as long as it likes.
+//
+// A panic while collecting one learner (engine Changes or AppendBinary)
+// costs that learner's place in this batch at most: it is rebuilt (reloaded
+// and its redo log re-applied, recover.go) and collected again; when the
+// rebuilt learner panics too, its unreleased inputs are reported failed
+// (so that no committed offset hides a lost statement) and it is dropped.
 func (s *shard) flush() reply {
 	r := reply{shard: s.id, offsets: s.offsets.snapshot()}
+	n := len(s.dirty)
+	if n > 0 {
+		r.changes = make([]Change, 0, n)
+		r.marks = make([]mark, 0, n)
+		chunk := min(n*s.hint.state+n*s.hint.state/8, maxChunk)
+		fb := &flushBuf{
+			chunk:  chunk,
+			states: make([]byte, 0, max(chunk, 4096)),
+			ch: engine.Changes{
+				Decisions: make([]decision.Decision, 0, n*s.hint.decisions+n*s.hint.decisions/8),
+				Events:    make([]decision.Event, 0, n*s.hint.events+n*s.hint.events/8),
+			},
+			offs: make([]engine.Source, 0, n+n/8), // usually one partition per learner
+		}
+		rebuilt := false
+		for _, h := range s.dirty[:n] {
+			if !h.inDirty || h.gone {
+				continue
+			}
+			c, mk, v := s.collect(h, fb)
+			if v != nil {
+				s.panics.Add(1)
+				rebuilt = true
+				h2 := s.rebuild(h, fmt.Sprintf("flush: %v", v))
+				if h2 == nil {
+					continue
+				}
+				c, mk, v = s.collect(h2, fb)
+				if v != nil {
+					s.panics.Add(1)
+					s.abandon(h2, fmt.Sprintf("flush after reload: %v", v))
+					continue
+				}
+			}
+			if mk.h == nil { // not serializable: kept dirty
+				continue
+			}
+			r.changes = append(r.changes, c)
+			r.marks = append(r.marks, mk)
+		}
+		if rebuilt {
+			s.compactDirty()
+		}
+		if k := len(r.changes); k > 0 {
+			s.hint = flushHint{state: fb.nState / k, decisions: (fb.nDec + k - 1) / k, events: (fb.nEv + k - 1) / k}
+		}
+	}
 	if len(s.failed) > 0 {
 		r.failed = append([]Failure(nil), s.failed...)
 	}
-	n := len(s.dirty)
-	if n == 0 {
-		return r
-	}
-	r.changes = make([]Change, 0, n)
-	r.marks = make([]mark, 0, n)
-	chunk := min(n*s.hint.state+n*s.hint.state/8, maxChunk)
-	states := make([]byte, 0, max(chunk, 4096))
-	ch := engine.Changes{
-		Decisions: make([]decision.Decision, 0, n*s.hint.decisions+n*s.hint.decisions/8),
-		Events:    make([]decision.Event, 0, n*s.hint.events+n*s.hint.events/8),
-	}
-	offs := make([]engine.Source, 0, n+n/8) // usually one partition per learner
-	var nState, nDec, nEv int
-	for _, h := range s.dirty {
-		if free := cap(states) - len(states); free < 2*s.hint.state || free < 256 {
-			states = make([]byte, 0, max(chunk, 4*s.hint.state, 4096))
-		}
-		d0, e0, b0 := len(ch.Decisions), len(ch.Events), len(states)
-		g0, c0, k0 := len(ch.Engagement), len(ch.EngagementChanges), len(ch.Skills)
-		h.l.Changes(&ch)
-		out, err := h.l.AppendBinary(states)
-		if err != nil { // cannot happen for a learner the engine built; keep it dirty
-			ch.Decisions, ch.Events = ch.Decisions[:d0], ch.Events[:e0]
-			ch.Engagement, ch.EngagementChanges = ch.Engagement[:g0], ch.EngagementChanges[:c0]
-			ch.Skills = ch.Skills[:k0]
-			continue
-		}
-		if cap(out) != cap(states) { // outgrew the chunk: out is a new array
-			states = out[:b0:b0] // ... holding this state alone from here
-			states = make([]byte, 0, max(chunk, 4*s.hint.state, 4096))
-		} else {
-			states = out
-		}
-		o0 := len(offs)
-		offs = h.l.AppendOffsets(offs)
-		c := Change{Learner: h.l.Key(), Partition: h.l.Partition(), State: out[b0:len(out):len(out)]}
-		if len(offs) > o0 {
-			c.Offsets = offs[o0:len(offs):len(offs)]
-		}
-		if len(ch.Decisions) > d0 {
-			c.Decisions = ch.Decisions[d0:len(ch.Decisions):len(ch.Decisions)]
-		}
-		if len(ch.Events) > e0 {
-			c.Events = ch.Events[e0:len(ch.Events):len(ch.Events)]
-		}
-		if len(ch.Engagement) > g0 {
-			c.Engagement = ch.Engagement[g0:len(ch.Engagement):len(ch.Engagement)]
-		}
-		if len(ch.EngagementChanges) > c0 {
-			c.EngagementChanges = ch.EngagementChanges[c0:len(ch.EngagementChanges):len(ch.EngagementChanges)]
-		}
-		if len(ch.Skills) > k0 {
-			c.Skills = ch.Skills[k0:len(ch.Skills):len(ch.Skills)]
-		}
-		nState += len(out) - b0
-		nDec += len(ch.Decisions) - d0
-		nEv += len(ch.Events) - e0
-		r.changes = append(r.changes, c)
-		r.marks = append(r.marks, mark{h: h, mark: ch.Mark})
-	}
-	if k := len(r.changes); k > 0 {
-		s.hint = flushHint{state: nState / k, decisions: (nDec + k - 1) / k, events: (nEv + k - 1) / k}
-	}
 	return r
+}
+
+// collect appends one learner's changes to the flush buffers; on a panic
+// it puts the buffers back as they were and returns the panic value.
+func (s *shard) collect(h *held, fb *flushBuf) (c Change, mk mark, pv any) {
+	ch := &fb.ch
+	d0, e0, b0 := len(ch.Decisions), len(ch.Events), len(fb.states)
+	g0, c0, k0 := len(ch.Engagement), len(ch.EngagementChanges), len(ch.Skills)
+	o0 := len(fb.offs)
+	states := fb.states
+	undo := func() {
+		ch.Decisions, ch.Events = ch.Decisions[:d0], ch.Events[:e0]
+		ch.Engagement, ch.EngagementChanges = ch.Engagement[:g0], ch.EngagementChanges[:c0]
+		ch.Skills = ch.Skills[:k0]
+		fb.offs = fb.offs[:o0]
+		fb.states = states
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			undo()
+			c, mk, pv = Change{}, mark{}, v
+		}
+	}()
+	if hook := s.agg.cfg.opHook; hook != nil {
+		hook(opFlush, h.l.Key())
+	}
+	if free := cap(states) - len(states); free < 2*s.hint.state || free < 256 {
+		states = make([]byte, 0, max(fb.chunk, 4*s.hint.state, 4096))
+		b0 = 0
+		fb.states = states
+	}
+	h.l.Changes(ch)
+	out, err := h.l.AppendBinary(states)
+	if err != nil { // cannot happen for a learner the engine built; keep it dirty
+		undo()
+		return Change{}, mark{}, nil
+	}
+	if cap(out) != cap(states) { // outgrew the chunk: out is a new array holding this state alone
+		fb.states = make([]byte, 0, max(fb.chunk, 4*s.hint.state, 4096))
+	} else {
+		fb.states = out
+	}
+	fb.offs = h.l.AppendOffsets(fb.offs)
+	c = Change{Learner: h.l.Key(), Partition: h.l.Partition(), State: out[b0:len(out):len(out)]}
+	if len(fb.offs) > o0 {
+		c.Offsets = fb.offs[o0:len(fb.offs):len(fb.offs)]
+	}
+	if len(ch.Decisions) > d0 {
+		c.Decisions = ch.Decisions[d0:len(ch.Decisions):len(ch.Decisions)]
+	}
+	if len(ch.Events) > e0 {
+		c.Events = ch.Events[e0:len(ch.Events):len(ch.Events)]
+	}
+	if len(ch.Engagement) > g0 {
+		c.Engagement = ch.Engagement[g0:len(ch.Engagement):len(ch.Engagement)]
+	}
+	if len(ch.EngagementChanges) > c0 {
+		c.EngagementChanges = ch.EngagementChanges[c0:len(ch.EngagementChanges):len(ch.EngagementChanges)]
+	}
+	if len(ch.Skills) > k0 {
+		c.Skills = ch.Skills[k0:len(ch.Skills):len(ch.Skills)]
+	}
+	fb.nState += len(out) - b0
+	fb.nDec += len(ch.Decisions) - d0
+	fb.nEv += len(ch.Events) - e0
+	return c, mark{h: h, mark: ch.Mark, redo: h.redo.seq}, nil
 }
 
 // publish adds the batch's outcome counters to the shared atomics.
@@ -259,6 +328,7 @@ func (s *shard) publish() {
 	add(&s.voidUnmatched, &n.voidUnmatched)
 	add(&s.voided, &n.voided)
 	add(&s.ignored, &n.ignored)
+	s.redoLive.Store(int64(s.log.live))
 }
 
 // applyFrom applies in[i:] and returns len(in), or, when applying one
@@ -279,21 +349,6 @@ func (s *shard) applyFrom(in []Input, i int) (next int) {
 	return k
 }
 
-// fail records an input whose processing panicked and drops its learner,
-// whose state may be half-updated: the next input reloads it from the
-// store.
-func (s *shard) fail(in *Input, v any) {
-	s.panics.Add(1)
-	f := Failure{Learner: in.Evidence.Learner, Source: in.Source, Panic: fmt.Sprint(v)}
-	if h := s.applying; h != nil && !h.gone {
-		f.Unreleased = s.wasDirty
-		s.forget(h.l.Key(), h)
-		s.compactDirty()
-	}
-	s.applying = nil
-	s.failed = append(s.failed, f)
-}
-
 func (s *shard) apply(in *Input) {
 	src := in.Source
 	if src.Offset >= 0 {
@@ -304,7 +359,7 @@ func (s *shard) apply(in *Input) {
 		s.n.ignored++
 		return
 	}
-	s.applying, s.wasDirty = h, h.l.Dirty()
+	s.applying = h
 	if hook := s.agg.cfg.applyHook; hook != nil {
 		hook(in)
 	}
@@ -317,6 +372,7 @@ func (s *shard) apply(in *Input) {
 		s.n.duplicates++
 	case engine.Stale:
 		s.n.stale++
+		return // no change: nothing to redo
 	case engine.VoidUnmatched:
 		s.n.voidUnmatched++
 	case engine.Voided:
@@ -324,6 +380,7 @@ func (s *shard) apply(in *Input) {
 	default:
 		s.n.ignored++
 	}
+	s.log.add(&h.redo, in, nil)
 	if p := h.l.Pairs(); p != h.pairs {
 		s.pairs.Add(int64(p - h.pairs))
 		h.pairs = p
@@ -353,6 +410,11 @@ func (s *shard) learner(key string) *held {
 	if l == nil {
 		return nil
 	}
+	return s.hold(key, l)
+}
+
+// hold makes a loaded learner a held one.
+func (s *shard) hold(key string, l *engine.Learner) *held {
 	h := &held{l: l, lastUse: s.tick, pairs: l.Pairs(), size: l.Size()}
 	s.learners[key] = h
 	s.nLearners.Add(1)
@@ -393,7 +455,10 @@ func (s *shard) load(key string) *engine.Learner {
 	}
 }
 
+// forget drops a held learner with its redo entries (a rebuild takes them
+// first).
 func (s *shard) forget(k string, h *held) {
+	s.log.drop(&h.redo)
 	delete(s.learners, k)
 	h.inDirty = false
 	h.gone = true
