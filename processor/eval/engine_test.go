@@ -1,28 +1,38 @@
 package eval
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/client"
 	"github.com/unpair/unpair/processor/engine"
 	"github.com/unpair/unpair/processor/fit"
 	"github.com/unpair/unpair/processor/mastery"
 	"github.com/unpair/unpair/processor/replay"
+	"github.com/unpair/unpair/processor/store"
 	"github.com/unpair/unpair/schema"
 )
 
 // TestEngineAgreesWithEvaluator replays a sample of real learners through
-// the engine and through the evaluator with the same policy and catalog,
-// and checks that before every attempt the engine's published decision of
-// the attempted content equals the evaluator's, whenever the engine has a
-// decision for it (content the learner touched before). Every such item is
-// compared, for every model: the engine re-decides every touched sibling
-// sharing a changed skill, so no published decision is stale. So the
-// evaluation measures the real engine. Content never touched has no decision in the
-// engine; the evaluator still counts skill-level suppression of it (see
-// doc.go); the test reports how often that happens.
+// the real system and through the evaluator with the same policy and
+// catalog, and checks that before every attempt, touched content or not,
+// what a recommendation service reads equals the evaluator's verdict. The
+// system is the engine, its changes written after every statement with
+// store.WriteBatch into Redis (miniredis), and client.Suppressed with the
+// catalog at the attempt's time: a stored decision for content the learner
+// touched before, else one derived at read time from the learner's ":k"
+// skill states (mastery.Judge). So the evaluation measures the real system,
+// including the skill-level suppression of content never touched (see
+// doc.go). The test logs how many verdicts came from stored decisions and
+// how many were derived.
 func TestEngineAgreesWithEvaluator(t *testing.T) {
 	dir := sharedData(t, "assistments-2017-challenge")
 	ds, err := replay.Load("assistments-2017-challenge", []string{filepath.Join(dir, "preprocessed_data_test.csv")},
@@ -49,6 +59,18 @@ func TestEngineAgreesWithEvaluator(t *testing.T) {
 	for item, d := range m.Difficulty {
 		par.Difficulty[item] = math.Round(d*1e6) / 1e6
 	}
+	keyer := schema.NewLearnerKeyer([]byte("eval-agreement"))
+	// Every attempt costs round trips to Redis: the fit and the catalog
+	// use all 40 learners, the comparison the first ones up to a budget of
+	// attempts, so that the test stays well under a minute under -race.
+	var learners [][]replay.Attempt
+	for n, all := 0, ds.ByLearner(); len(learners) < len(all); {
+		h := all[len(learners)]
+		if n += len(h); n > 2500 && len(learners) > 0 {
+			break
+		}
+		learners = append(learners, h)
+	}
 	for _, tc := range []struct {
 		model engine.Model
 		pol   Policy
@@ -59,6 +81,7 @@ func TestEngineAgreesWithEvaluator(t *testing.T) {
 		{engine.ModelElo, Policy{Model: Elo, Elo: mastery.Elo{K: 0.4, Threshold: 0.7}}},
 	} {
 		t.Run(string(tc.model), func(t *testing.T) {
+			t.Parallel() // most of the time is spent waiting on Redis round trips
 			cfg := engine.DefaultConfig()
 			cfg.Model = tc.model
 			cfg.SuppressCompleted = false
@@ -71,31 +94,47 @@ func TestEngineAgreesWithEvaluator(t *testing.T) {
 			if err := p.validate(); err != nil {
 				t.Fatal(err)
 			}
+			ctx := context.Background()
+			rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+			t.Cleanup(func() { _ = rdb.Close() })
+			const prefix = "evalagree"
+			st, err := store.New(rdb, store.Options{Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var now int64 // the attempt's time, unix ms
+			cl, err := client.New(rdb, client.Options{Prefix: prefix, Catalog: cat,
+				Now: func() time.Time { return time.UnixMilli(now) }})
+			if err != nil {
+				t.Fatal(err)
+			}
 			s := &sim{p: p, par: par, ds: ds}
-			compared, suppressed, untouched := 0, 0, 0
-			for _, hist := range ds.ByLearner() {
-				l := e.NewLearner("k")
-				st := newLearner()
+			var n agreeCounts
+			var ch engine.Changes
+			for _, hist := range learners {
+				key := keyer.Key(schema.CanonicalAccount(home, itoa64(hist[0].User)))
+				l := e.NewLearner(key)
+				sl := newLearner()
 				for i := range hist {
 					a := &hist[i]
-					at := a.Time / 1e6
+					now = a.Time / 1e6
 					content := replay.ContentID(home, a.Item)
-					want := s.suppressed(st, a.Item, a.SkillSet, at)
-					if d, ok := l.Decision(content); ok {
-						got := d.Suppressed && (d.Until == 0 || at < d.Until)
-						if got != want {
-							t.Fatalf("learner %d attempt %d (item %d): engine suppressed=%v (%+v), evaluator %v",
-								a.User, a.Index, a.Item, got, d, want)
-						}
-						compared++
-						if got {
-							suppressed++
-						}
-					} else if want {
-						untouched++
+					want := s.suppressed(sl, a.Item, a.SkillSet, now)
+					_, stored := l.Decision(content) // touched before: the engine stored a decision
+					got, d, err := cl.Suppressed(ctx, client.Learner(key), content)
+					if err != nil {
+						t.Fatalf("learner %d attempt %d: %v", a.User, a.Index, err)
 					}
+					if stored && d == nil {
+						t.Fatalf("learner %d attempt %d (item %d): the engine holds a decision the store does not", a.User, a.Index, a.Item)
+					}
+					if got != want {
+						t.Fatalf("learner %d attempt %d (item %d, stored=%v): system suppressed=%v (%+v), evaluator %v",
+							a.User, a.Index, a.Item, stored, got, d, want)
+					}
+					n.add(stored, got)
 					ev := schema.Evidence{
-						ID: replay.NameUUID([]byte(content + "#" + itoa64(int64(a.Line)))), Learner: "k", Content: content,
+						ID: replay.NameUUID([]byte(content + "#" + itoa64(int64(a.Line)))), Learner: key, Content: content,
 						Verb: replay.VerbAnswered, Kind: schema.KindAttempt, Time: a.Time,
 						HasSuccess: true, Success: a.Correct, HasScore: true, Scaled: b2f(a.Correct),
 					}
@@ -105,16 +144,65 @@ func TestEngineAgreesWithEvaluator(t *testing.T) {
 					if out := e.Apply(l, &ev, engine.Source{Partition: 0, Offset: int64(i)}); out != engine.Applied {
 						t.Fatalf("engine outcome %v", out)
 					}
-					s.apply(st, a)
+					s.apply(sl, a)
+					if err := writeChanges(ctx, st, l, &ch, int64(i)); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
-			if compared < 200 || suppressed == 0 {
-				t.Fatalf("compared %d decisions (%d suppressed): too few to mean anything", compared, suppressed)
+			t.Logf("%s: %d verdicts equal: %d from stored decisions (%d suppressed), %d derived from skills (%d suppressed)",
+				tc.model, n.stored+n.derived, n.stored, n.storedSup, n.derived, n.derivedSup)
+			if n.stored+n.derived < 200 || n.storedSup == 0 || n.derivedSup == 0 {
+				t.Fatalf("%+v: too few compared verdicts, or no suppression of either kind, to mean anything", n)
 			}
-			t.Logf("%s: %d decisions equal (%d suppressed); %d attempts on untouched content the evaluator counts as suppressed",
-				tc.model, compared, suppressed, untouched)
 		})
 	}
+}
+
+// agreeCounts counts the compared verdicts by where the system's answer
+// came from.
+type agreeCounts struct {
+	stored, storedSup, derived, derivedSup int
+}
+
+func (n *agreeCounts) add(stored, suppressed bool) {
+	switch {
+	case stored:
+		n.stored++
+		if suppressed {
+			n.storedSup++
+		}
+	default:
+		n.derived++
+		if suppressed {
+			n.derivedSup++
+		}
+	}
+}
+
+// writeChanges makes the learner's changes durable as the pipeline does:
+// one WriteBatch of its state, decisions and skill states at offset, then
+// Clean.
+func writeChanges(ctx context.Context, st *store.Store, l *engine.Learner, ch *engine.Changes, offset int64) error {
+	*ch = engine.Changes{Decisions: ch.Decisions[:0], Skills: ch.Skills[:0]}
+	l.Changes(ch)
+	state, err := l.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("cannot encode learner state: %w", err)
+	}
+	w := store.LearnerWrite{Learner: l.Key(), Partition: 0, Offset: offset, State: state, Decisions: ch.Decisions}
+	for _, sk := range ch.Skills {
+		w.Skills = append(w.Skills, store.Field{Name: sk.Name, Value: string(mastery.AppendSkill(nil, &sk.Skill))})
+	}
+	res, err := st.WriteBatch(ctx, []store.LearnerWrite{w})
+	if err != nil {
+		return fmt.Errorf("cannot write learner at offset %d: %w", offset, err)
+	}
+	if res.Applied != 1 {
+		return fmt.Errorf("write at offset %d not applied: %+v", offset, res)
+	}
+	l.Clean(ch.Mark)
+	return nil
 }
 
 func b2f(b bool) float64 {
