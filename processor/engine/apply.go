@@ -142,7 +142,7 @@ func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 	snap := e.snapshot()
 	cid := e.contentID(ev.Content)
 	ci := e.resolve(cid, snap)
-	en := entry{id: ev.ID, time: secs(at), content: cid, set: ci.set, kind: ev.Kind, verb: engagement.VerbCode(ev.Verb)}
+	en := entry{id: ev.ID, time: secs(at), content: cid, set: ci.set, kind: ev.Kind, verb: e.verbCode(ev.Verb)}
 	if !changesState(ev) {
 		// Engagement only (launch, progress, experience, other, unscored
 		// attempts, ratings without a score): kept in the window all the

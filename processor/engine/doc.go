@@ -160,6 +160,21 @@
 // (TestPublishedDecisionsIndependentOfFlushCadence), and a re-decided pair
 // whose Decision did not move is not written again.
 //
+// # Apply cost
+//
+// Apply runs for every statement, so it avoids work that does not change
+// its result: judging a pair (the answered one and every sibling) tests
+// Elo mastery by comparing ability - difficulty with the logit of the
+// threshold, computing the sigmoid only within a narrow band around it
+// (where rounding could decide), so a decision costs no exp; the estimate
+// is computed only for what is shown (events, Changes). Review half-lives
+// come from a table of mastery.HalfLife. Engagement is applied to the
+// compact form directly (the same result as engagement.Pair.Apply through
+// the Pair, tested on random states). A 64-bit filter of the window's
+// statement ids tells most new ids absent without scanning the window.
+// Each statement's item is searched once. Per-learner slices grow by a
+// quarter into the allocator's size class.
+//
 // # Flush cost
 //
 // Changes and AppendBinary run for every changed learner at every flush,

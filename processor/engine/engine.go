@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/unpair/unpair/processor/catalog"
+	"github.com/unpair/unpair/processor/engagement"
 	"github.com/unpair/unpair/processor/mastery"
 )
 
@@ -70,12 +71,15 @@ type Engine struct {
 
 	eloCut, eloBand float64 // eloMastered: logit of the Elo threshold, and the band around it computed exactly
 
-	contentIDs map[string]uint32
-	contents   []contentInfo // index 0 unused
-	skillIDs   map[string]uint32
-	skills     []skillInfo // index 0 unused
-	setIDs     map[string]uint32
-	sets       [][]uint32 // skill sets; sets[0] is the empty set
+	contentIDs   map[string]uint32
+	lastContent  uint32 // contentID's previous result; 0 none
+	lastVerb     string // verbCode's previous verb and its code
+	lastVerbCode uint16
+	contents     []contentInfo // index 0 unused
+	skillIDs     map[string]uint32
+	skills       []skillInfo // index 0 unused
+	setIDs       map[string]uint32
+	sets         [][]uint32 // skill sets; sets[0] is the empty set
 
 	keyBuf  []byte
 	scratch []entry
@@ -153,14 +157,33 @@ func New(cfg Config, cat *catalog.Catalog) (*Engine, error) {
 // Config returns the engine's policy.
 func (e *Engine) Config() Config { return e.cfg }
 
+// contentID interns a content id. The previous one is remembered: the
+// statements about one activity (launched, progressed, answered,
+// completed) often come together.
 func (e *Engine) contentID(name string) uint32 {
-	if id, ok := e.contentIDs[name]; ok {
-		return id
+	if e.lastContent != 0 && name == e.contents[e.lastContent].name {
+		return e.lastContent
 	}
-	id := uint32(len(e.contents))
-	e.contents = append(e.contents, contentInfo{name: name})
-	e.contentIDs[name] = id
+	id, ok := e.contentIDs[name]
+	if !ok {
+		id = uint32(len(e.contents))
+		e.contents = append(e.contents, contentInfo{name: name})
+		e.contentIDs[name] = id
+	}
+	e.lastContent = id
 	return id
+}
+
+// verbCode is engagement.VerbCode with the previous verb remembered: a
+// stream repeats a few verbs.
+func (e *Engine) verbCode(iri string) uint16 {
+	if iri == "" {
+		return 0
+	}
+	if iri != e.lastVerb {
+		e.lastVerb, e.lastVerbCode = iri, engagement.VerbCode(iri)
+	}
+	return e.lastVerbCode
 }
 
 func (e *Engine) skillID(name string) uint32 {
