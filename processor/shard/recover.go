@@ -22,7 +22,7 @@ func (s *shard) fail(in *Input, v any) {
 	h := s.applying
 	s.applying = nil
 	if h != nil && !h.gone {
-		f.Unreleased = h.redo.head != nil
+		f.Unreleased = s.wasDirty
 		s.failed = append(s.failed, f)
 		s.rebuild(h, f.Panic)
 		s.compactDirty()
@@ -41,25 +41,20 @@ func (s *shard) fail(in *Input, v any) {
 // lettered, not dropped in silence). why is the panic that caused it.
 func (s *shard) rebuild(h *held, why string) *held {
 	key := h.l.Key()
-	list := h.redo
-	h.redo = redoList{}
 	s.forget(key, h)
 	s.rebuilds.Add(1)
-	prevHeld := h
 	for {
 		l, err := s.reload(key)
 		if err != nil {
-			s.failEntries(key, &list, fmt.Sprintf("%s; then %v", why, err))
+			s.failEntries(key, h, fmt.Sprintf("%s; then %v", why, err))
 			return nil
 		}
 		if l == nil { // closing: unreleased changes are discarded
-			s.log.drop(&list)
 			return nil
 		}
 		h2 := s.hold(key, l)
-		h2.redo = list
-		prevHeld.rebuiltAs = h2
-		bad, before, v := s.replay(h2)
+		h.rebuiltAs = h2
+		bad, v := s.replay(h2)
 		if bad == nil {
 			if p := h2.l.Pairs(); p != h2.pairs {
 				s.pairs.Add(int64(p - h2.pairs))
@@ -73,11 +68,9 @@ func (s *shard) rebuild(h *held, why string) *held {
 			s.failed = append(s.failed, Failure{Learner: key, Source: bad.in.Source,
 				Panic: fmt.Sprintf("re-applied after a panic (%s): %v", why, v)})
 		}
-		s.log.remove(&h2.redo, before, bad)
-		list = h2.redo
-		h2.redo = redoList{}
+		bad.owner = nil
 		s.forget(key, h2)
-		prevHeld = h2
+		h = h2
 	}
 }
 
@@ -94,19 +87,20 @@ func (s *shard) reload(key string) (l *engine.Learner, err error) {
 }
 
 // replay re-applies a learner's redo entries in order. On a panic it
-// returns the entry that panicked, the one before it (nil for the head)
-// and the panic value.
-func (s *shard) replay(h *held) (bad, before *redoEntry, pv any) {
+// returns the entry that panicked and the panic value.
+func (s *shard) replay(h *held) (bad *redoEntry, pv any) {
 	defer func() {
 		if v := recover(); v != nil {
 			pv = v
 		}
 	}()
-	for bad = h.redo.head; bad != nil; before, bad = bad, bad.next {
+	s.log.each(h, func(e *redoEntry) bool {
+		bad = e
 		s.replays.Add(1)
-		s.redoOne(h, bad)
-	}
-	return nil, nil, nil
+		s.redoOne(h, e)
+		return true
+	})
+	return nil, nil
 }
 
 func (s *shard) redoOne(h *held, e *redoEntry) {
@@ -132,15 +126,16 @@ func (s *shard) redoOne(h *held, e *redoEntry) {
 	s.eng.Override(h.l, o.content, o.suppress, o.until, o.at, engine.NoSource)
 }
 
-// failEntries reports every input of a redo list failed and releases the
-// list.
-func (s *shard) failEntries(key string, list *redoList, why string) {
-	for e := list.head; e != nil; e = e.next {
+// failEntries reports every input of a learner's redo entries failed and
+// drops the entries from the redo.
+func (s *shard) failEntries(key string, h *held, why string) {
+	s.log.each(h, func(e *redoEntry) bool {
 		if e.ctl == nil {
 			s.failed = append(s.failed, Failure{Learner: key, Source: e.in.Source, Panic: why})
 		}
-	}
-	s.log.drop(list)
+		e.owner = nil
+		return true
+	})
 }
 
 // abandon gives up a learner that panics even after a rebuild: its
@@ -148,35 +143,25 @@ func (s *shard) failEntries(key string, list *redoList, why string) {
 // its last durable state; its next input reloads it).
 func (s *shard) abandon(h *held, why string) {
 	key := h.l.Key()
-	list := h.redo
-	h.redo = redoList{}
 	s.forget(key, h)
-	s.failEntries(key, &list, why)
+	s.failEntries(key, h, why)
 }
 
-// release applies a batch's marks: each learner is cleaned up to its mark
-// and its redo entries before the mark are released. A learner rebuilt
-// since the Flush keeps its dirty state (it is written again, harmlessly)
-// but its entries before the mark are released all the same: Release
-// means the batch, which held them, is durable.
-func (s *shard) release(marks []mark, nFailed int) {
+// release applies a batch: each learner is cleaned up to its mark, and
+// the redo entries before the Flush's position are dropped (the batch that
+// held them is durable). A learner dropped or rebuilt since the Flush is
+// not cleaned (it is written again, harmlessly). When no learner is left
+// dirty, no live entry can be needed (every learner's state equals the
+// stored one), so the whole log is dropped.
+func (s *shard) release(marks []mark, nFailed int, redo uint64) {
 	for _, mk := range marks {
-		h := mk.h
-		for h.gone && h.rebuiltAs != nil {
-			h = h.rebuiltAs
-		}
-		if h.gone {
+		if mk.h.gone {
 			continue
 		}
-		if h == mk.h {
-			if v := s.clean(h, mk.mark); v != nil {
-				s.panics.Add(1)
-				if h = s.rebuild(h, fmt.Sprintf("release: %v", v)); h == nil {
-					continue
-				}
-			}
+		if v := s.clean(mk.h, mk.mark); v != nil {
+			s.panics.Add(1)
+			s.rebuild(mk.h, fmt.Sprintf("release: %v", v))
 		}
-		s.log.pop(&h.redo, mk.redo)
 	}
 	if n := min(nFailed, len(s.failed)); n > 0 {
 		k := copy(s.failed, s.failed[n:])
@@ -184,8 +169,18 @@ func (s *shard) release(marks []mark, nFailed int) {
 		s.failed = s.failed[:k]
 	}
 	s.compactDirty()
+	s.releaseRedo(redo)
 	s.evict()
 	s.log.trim()
+}
+
+// releaseRedo drops the redo entries before p, or all of them when no
+// learner is dirty.
+func (s *shard) releaseRedo(p uint64) {
+	if len(s.dirty) == 0 {
+		p = s.log.pos
+	}
+	s.log.releaseTo(min(p, s.log.pos))
 }
 
 func (s *shard) clean(h *held, m engine.Mark) (pv any) {
@@ -227,7 +222,7 @@ func (s *shard) dueOne(h *held, now int64) (pv any) {
 	}
 	s.eng.Due(h.l, now)
 	if h.l.Dirty() {
-		s.log.add(&h.redo, &noInput, &control{due: true, now: now})
+		s.log.add(h, &noInput, &control{due: true, now: now})
 		s.markDirty(h)
 	}
 	return nil
@@ -259,7 +254,7 @@ func (s *shard) overrideOne(h *held, o *override) (pv any) {
 	}
 	s.eng.Override(h.l, o.content, o.suppress, o.until, o.at, engine.NoSource)
 	if h.l.Dirty() {
-		s.log.add(&h.redo, &noInput, &control{ov: *o})
+		s.log.add(h, &noInput, &control{ov: *o})
 		s.markDirty(h)
 	}
 	return nil

@@ -1,28 +1,28 @@
 package shard
 
-// The redo log keeps, per learner, every input (and every control
-// operation: sweep, override) applied to it since its last Release, so
-// that a learner dropped after a panic can be rebuilt: reloaded from the
-// store and the log re-applied (doc.go, "Panics").
+// The redo log keeps every input (and every control operation: sweep,
+// override) a shard applied since the last Release, in apply order, each
+// with the held learner it was applied to, so that a learner dropped after
+// a panic can be rebuilt: reloaded from the store and its entries
+// re-applied (doc.go, "Panics").
 //
-// Entries live in shard-owned chunks of redoChunkLen, taken in apply order
-// from a free list; a learner's entries form a singly linked list through
-// them. A chunk goes back to the free list once every entry in it has been
-// released, so a chunk is pinned only by its own unreleased entries, and
-// those are the entries applied since the oldest unreleased Flush: a
-// contiguous tail of the apply order. In steady state appending an entry
-// copies the Input and links it, with no allocation.
+// It is a FIFO of chunks of redoChunkLen entries. Appending copies the
+// Input into the tail chunk: sequential writes, no learner-side state, no
+// allocation once the chunks exist. A Flush records the log's position;
+// its Release drops every entry before it at once, which is right because
+// every learner with an entry before that position was dirty at the Flush
+// and is in the batch now durable. Emptied chunks are kept on a free list
+// sized by recent use. A
+// rebuild, which is rare, scans the live entries for the learner's own.
 
-// redoChunkLen is the number of entries per chunk (≈37 KB).
+// redoChunkLen is the number of entries per chunk (≈35 KB).
 const redoChunkLen = 128
 
 // redoEntry is one operation applied to a learner and not yet released.
 type redoEntry struct {
 	in    Input
 	ctl   *control // nil: in is an input; else the control operation
-	next  *redoEntry
-	chunk *redoChunk
-	seq   uint64 // the learner's append count before it
+	owner *held    // the learner it was applied to; nil: dead (dropped from the redo)
 }
 
 // control is a logged control operation: a review sweep at now, or an
@@ -35,53 +35,38 @@ type control struct {
 
 type redoChunk struct {
 	e    [redoChunkLen]redoEntry
-	used int // entries handed out
-	live int // entries handed out and not yet released
+	n    int // entries written
+	next *redoChunk
 }
 
-// redoList is one learner's entries, oldest first. seq counts the entries
-// ever appended, so a Flush mark records a position (seq at the Flush)
-// that a later Release can pop up to, whatever was appended or released in
-// between.
-type redoList struct {
-	head, tail *redoEntry
-	seq        uint64
-}
-
-// redoLog is a shard's chunk allocator.
+// redoLog is a shard's redo log. pos counts the entries ever appended;
+// the live ones are those at or after base, starting at head.e[hpos].
 type redoLog struct {
-	cur    *redoChunk
-	free   []*redoChunk
-	chunks int // chunks in use (handed out, not on the free list)
-	live   int // entries not yet released
+	head, tail *redoChunk
+	hpos       int
+	base, pos  uint64
+	free       []*redoChunk
+	chunks     int // chunks in the FIFO
+	peak       int // most chunks in the FIFO since the last trim
 }
 
-// add appends a copy of in (or the control operation) to the list.
-func (r *redoLog) add(l *redoList, in *Input, ctl *control) {
-	c := r.cur
-	if c == nil || c.used == len(c.e) {
-		c = r.chunk()
+// live is the number of entries not yet released.
+func (r *redoLog) live() int { return int(r.pos - r.base) }
+
+// add appends a copy of in (or the control operation) applied to owner.
+func (r *redoLog) add(owner *held, in *Input, ctl *control) {
+	c := r.tail
+	if c == nil || c.n == len(c.e) {
+		c = r.grow()
 	}
-	e := &c.e[c.used]
-	c.used++
-	c.live++
-	r.live++
-	e.in, e.ctl, e.chunk, e.seq = *in, ctl, c, l.seq
-	l.seq++
-	if l.tail != nil {
-		l.tail.next = e
-	} else {
-		l.head = e
-	}
-	l.tail = e
+	e := &c.e[c.n]
+	c.n++
+	r.pos++
+	e.in, e.ctl, e.owner = *in, ctl, owner
 }
 
-// chunk makes a new current chunk, from the free list when it has one. The
-// previous current chunk, when all its entries were released, is recycled.
-func (r *redoLog) chunk() *redoChunk {
-	if old := r.cur; old != nil && old.live == 0 {
-		r.recycle(old)
-	}
+// grow links a new tail chunk, from the free list when it has one.
+func (r *redoLog) grow() *redoChunk {
 	var c *redoChunk
 	if n := len(r.free); n > 0 {
 		c = r.free[n-1]
@@ -90,76 +75,84 @@ func (r *redoLog) chunk() *redoChunk {
 	} else {
 		c = new(redoChunk)
 	}
+	if r.tail == nil {
+		r.head = c
+	} else {
+		r.tail.next = c
+	}
+	r.tail = c
 	r.chunks++
-	r.cur = c
+	r.peak = max(r.peak, r.chunks)
 	return c
 }
 
-// recycle puts a chunk whose entries are all released (and cleared) on the
-// free list.
-func (r *redoLog) recycle(c *redoChunk) {
-	c.used = 0
-	r.chunks--
-	if r.cur == c {
-		r.cur = nil
+// releaseTo drops the entries before position p (a Flush's); emptied
+// chunks go to the free list, and an emptied tail chunk is
+// reused from its start.
+func (r *redoLog) releaseTo(p uint64) {
+	for r.base < p && r.head != nil {
+		c := r.head
+		k := min(c.n-r.hpos, int(min(p-r.base, uint64(len(c.e)))))
+		for i := r.hpos; i < r.hpos+k; i++ {
+			// The owner may be a dropped learner's state: let it go. The
+			// input's strings stay until the slot is written again (the
+			// log's peak bounds them) or the chunk is trimmed away.
+			c.e[i].owner, c.e[i].ctl = nil, nil
+		}
+		r.hpos += k
+		r.base += uint64(k)
+		if r.hpos < c.n {
+			return // p is inside this chunk
+		}
+		if c == r.tail { // all released: reuse it from the start
+			c.n, r.hpos = 0, 0
+			return
+		}
+		r.head = c.next
+		c.n, c.next, r.hpos = 0, nil, 0
+		r.chunks--
+		r.free = append(r.free, c)
 	}
-	r.free = append(r.free, c)
 }
 
-// trim lets the free list shrink towards the chunks in use, so that a
-// burst's peak is given back over a few releases.
+// trim lets the free list shrink towards what the last interval between
+// trims needed (its peak of chunks in use, plus two), by half the excess
+// per call: steady state allocates nothing, and a burst's peak is given
+// back over a few releases.
 func (r *redoLog) trim() {
-	if extra := len(r.free) - r.chunks - 4; extra > 0 {
+	keep := r.peak - r.chunks + 2
+	if extra := len(r.free) - keep; extra > 0 {
 		k := len(r.free) - (extra+1)/2
 		clear(r.free[k:])
 		r.free = r.free[:k]
 	}
+	r.peak = r.chunks
 }
 
-// release frees one entry that is no longer in any list. The current
-// chunk is reused from its start once empty; another chunk goes back to
-// the free list.
-func (r *redoLog) release(e *redoEntry) {
-	c := e.chunk
-	*e = redoEntry{} // drop its strings for the GC
-	c.live--
-	r.live--
-	if c.live == 0 {
-		if c == r.cur {
-			c.used = 0
-		} else {
-			r.recycle(c)
+// each calls f with every live entry of learner h (entries applied to h
+// or to the learners it was rebuilt from), oldest first, until f returns
+// false.
+func (r *redoLog) each(h *held, f func(e *redoEntry) bool) {
+	for c, i := r.head, r.hpos; c != nil; c, i = c.next, 0 {
+		for ; i < c.n; i++ {
+			e := &c.e[i]
+			if e.owner == nil || !e.owner.leadsTo(h) {
+				continue
+			}
+			e.owner = h // shortens the next walk
+			if !f(e) {
+				return
+			}
 		}
 	}
 }
 
-// pop releases the list's entries appended before seq (a Flush mark).
-func (r *redoLog) pop(l *redoList, seq uint64) {
-	for e := l.head; e != nil && e.seq < seq; e = l.head {
-		l.head = e.next
-		if l.head == nil {
-			l.tail = nil
+// leadsTo reports whether h is o or was rebuilt from it.
+func (o *held) leadsTo(h *held) bool {
+	for ; o != nil; o = o.rebuiltAs {
+		if o == h {
+			return true
 		}
-		r.release(e)
 	}
-}
-
-// drop releases every entry of the list.
-func (r *redoLog) drop(l *redoList) {
-	r.pop(l, l.seq)
-	l.head, l.tail = nil, nil
-}
-
-// remove unlinks one entry (prev is the entry before it, nil for the head)
-// and releases it.
-func (r *redoLog) remove(l *redoList, prev, e *redoEntry) {
-	if prev == nil {
-		l.head = e.next
-	} else {
-		prev.next = e.next
-	}
-	if l.tail == e {
-		l.tail = prev
-	}
-	r.release(e)
+	return false
 }

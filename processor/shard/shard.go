@@ -51,6 +51,7 @@ type Batch struct {
 	Failed  []Failure
 	marks   [][]mark // per shard
 	nFailed []int    // per shard: failures handed out
+	redo    []uint64 // per shard: redo log position at the Flush
 }
 
 // Failure is an input whose processing panicked (or, rarely, whose
@@ -102,7 +103,6 @@ type Change struct {
 type mark struct {
 	h    *held
 	mark engine.Mark
-	redo uint64 // the learner's redo seq at the Flush: Release pops the entries before it
 }
 
 // Stats are counters (totals since New) and gauges.
@@ -158,7 +158,8 @@ type msg struct {
 	op       op
 	inputs   *[]Input
 	marks    []mark
-	nFailed  int // opRelease: failures the released batch handed out
+	nFailed  int    // opRelease: failures the released batch handed out
+	redo     uint64 // opRelease: the redo log position of the released Flush
 	now      int64
 	drop     func(key string, partition int32) bool
 	parts    map[int32]bool // DropPartitions: also forget these offsets
@@ -178,7 +179,8 @@ type reply struct {
 	marks   []mark
 	offsets map[int32]int64
 	failed  []Failure
-	err     error // a panic that escaped the per-learner recovery
+	redo    uint64 // redo log position covered by the changes (0: none)
+	err     error  // a panic that escaped the per-learner recovery
 }
 
 // New starts an aggregator with one engine per shard over the catalog.
@@ -376,12 +378,13 @@ func (a *Aggregator) Flush(ctx context.Context) (*Batch, error) {
 		n += len(r.changes)
 	}
 	b := &Batch{Learners: make([]Change, 0, n), Offsets: map[int32]int64{}, marks: make([][]mark, len(a.shards)),
-		nFailed: make([]int, len(a.shards))}
+		nFailed: make([]int, len(a.shards)), redo: make([]uint64, len(a.shards))}
 	for i, r := range rs {
 		b.Learners = append(b.Learners, r.changes...)
 		b.marks[i] = r.marks
 		b.Failed = append(b.Failed, r.failed...)
 		b.nFailed[i] = len(r.failed)
+		b.redo[i] = r.redo
 		for p, o := range r.offsets {
 			if cur, ok := b.Offsets[p]; !ok || o > cur {
 				b.Offsets[p] = o
@@ -401,7 +404,7 @@ func (a *Aggregator) Release(b *Batch) error {
 	if b == nil {
 		return nil
 	}
-	_, err := a.broadcast(context.Background(), true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i], nFailed: b.nFailed[i]} })
+	_, err := a.broadcast(context.Background(), true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i], nFailed: b.nFailed[i], redo: b.redo[i]} })
 	if err != nil {
 		return fmt.Errorf("cannot release batch: %w", err)
 	}

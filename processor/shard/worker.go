@@ -20,10 +20,9 @@ type held struct {
 	size    int
 	pairs   int
 	inDirty bool
-	gone    bool     // dropped or evicted: marks handed out before do not apply
-	redo    redoList // applied since the last release, for a rebuild (redo.go)
-	// rebuiltAs is the learner rebuilt from this one after a panic: a
-	// Release of a mark of this one releases its redo entries there.
+	gone    bool // dropped or evicted: marks handed out before do not apply
+	// rebuiltAs is the learner rebuilt from this one after a panic: its
+	// redo entries are that one's (redo.go).
 	rebuiltAs *held
 }
 
@@ -53,6 +52,7 @@ type shard struct {
 	hint     flushHint
 	failed   []Failure // recovered panics not yet released
 	applying *held     // the learner an input is being applied to, for fail
+	wasDirty bool      // whether it held unreleased changes before that input
 	log      redoLog   // the learners' redo entries (redo.go)
 
 	processed, duplicates, stale, voidUnmatched, voided, ignored atomic.Uint64
@@ -130,7 +130,7 @@ func (s *shard) handle(m msg) {
 		return
 	}
 	r := s.do(m)
-	s.redoLive.Store(int64(s.log.live))
+	s.redoLive.Store(int64(s.log.live()))
 	if m.reply != nil {
 		m.reply <- r
 	}
@@ -150,7 +150,7 @@ func (s *shard) do(m msg) (r reply) {
 	case opFlush:
 		return s.flush()
 	case opRelease:
-		s.release(m.marks, m.nFailed)
+		s.release(m.marks, m.nFailed, m.redo)
 	case opSweep:
 		s.sweep(m.now)
 	case opDrop:
@@ -163,6 +163,9 @@ func (s *shard) do(m msg) (r reply) {
 			s.offsets.drop(p)
 		}
 		s.compactDirty()
+		if len(s.dirty) == 0 {
+			s.releaseRedo(s.log.pos)
+		}
 	case opOverride:
 		r.err = s.override(m.override)
 	}
@@ -208,7 +211,7 @@ func (s *shard) flush() reply {
 			},
 			offs: make([]engine.Source, 0, n+n/8), // usually one partition per learner
 		}
-		rebuilt := false
+		rebuilt, keepRedo := false, false
 		for _, h := range s.dirty[:n] {
 			if !h.inDirty || h.gone {
 				continue
@@ -228,7 +231,8 @@ func (s *shard) flush() reply {
 					continue
 				}
 			}
-			if mk.h == nil { // not serializable: kept dirty
+			if mk.h == nil { // not serializable: kept dirty, and its redo entries too
+				keepRedo = true
 				continue
 			}
 			r.changes = append(r.changes, c)
@@ -239,6 +243,9 @@ func (s *shard) flush() reply {
 		}
 		if k := len(r.changes); k > 0 {
 			s.hint = flushHint{state: fb.nState / k, decisions: (fb.nDec + k - 1) / k, events: (fb.nEv + k - 1) / k}
+		}
+		if !keepRedo {
+			r.redo = s.log.pos
 		}
 	}
 	if len(s.failed) > 0 {
@@ -310,7 +317,7 @@ func (s *shard) collect(h *held, fb *flushBuf) (c Change, mk mark, pv any) {
 	fb.nState += len(out) - b0
 	fb.nDec += len(ch.Decisions) - d0
 	fb.nEv += len(ch.Events) - e0
-	return c, mark{h: h, mark: ch.Mark, redo: h.redo.seq}, nil
+	return c, mark{h: h, mark: ch.Mark}, nil
 }
 
 // publish adds the batch's outcome counters to the shared atomics.
@@ -328,7 +335,7 @@ func (s *shard) publish() {
 	add(&s.voidUnmatched, &n.voidUnmatched)
 	add(&s.voided, &n.voided)
 	add(&s.ignored, &n.ignored)
-	s.redoLive.Store(int64(s.log.live))
+	s.redoLive.Store(int64(s.log.live()))
 }
 
 // applyFrom applies in[i:] and returns len(in), or, when applying one
@@ -359,7 +366,7 @@ func (s *shard) apply(in *Input) {
 		s.n.ignored++
 		return
 	}
-	s.applying = h
+	s.applying, s.wasDirty = h, h.l.Dirty()
 	if hook := s.agg.cfg.applyHook; hook != nil {
 		hook(in)
 	}
@@ -380,7 +387,7 @@ func (s *shard) apply(in *Input) {
 	default:
 		s.n.ignored++
 	}
-	s.log.add(&h.redo, in, nil)
+	s.log.add(h, in, nil)
 	if p := h.l.Pairs(); p != h.pairs {
 		s.pairs.Add(int64(p - h.pairs))
 		h.pairs = p
@@ -455,10 +462,9 @@ func (s *shard) load(key string) *engine.Learner {
 	}
 }
 
-// forget drops a held learner with its redo entries (a rebuild takes them
-// first).
+// forget drops a held learner. Its redo entries stay until released: a
+// rebuild re-applies them.
 func (s *shard) forget(k string, h *held) {
-	s.log.drop(&h.redo)
 	delete(s.learners, k)
 	h.inDirty = false
 	h.gone = true
