@@ -490,14 +490,14 @@ func (l *Learner) relink() {
 func (l *Learner) checkpointItem(it *item) {
 	if it.saved != l.epoch {
 		it.saved = l.epoch
-		l.ckI = append(grow(l.ckI), ckItem{content: it.content, st: it.st})
+		l.ckI = append(growTo(l.ckI, 2*l.eng.cfg.Window), ckItem{content: it.content, st: it.st})
 	}
 }
 
 func (l *Learner) checkpointSkill(sc *skillCell) {
 	if sc.saved != l.epoch {
 		sc.saved = l.epoch
-		l.ckS = append(grow(l.ckS), ckSkill{skill: sc.skill, m: sc.m})
+		l.ckS = append(growTo(l.ckS, 2*l.eng.cfg.Window), ckSkill{skill: sc.skill, m: sc.m})
 	}
 }
 
@@ -534,7 +534,7 @@ func (l *Learner) push(en entry) {
 		l.ckSSplit = uint16(n)
 		l.nextEpoch()
 	}
-	l.win = append(grow(l.win), en)
+	l.win = append(growTo(l.win, 2*l.eng.cfg.Window), en)
 	l.idf |= idBits(&en.id)
 }
 
@@ -596,6 +596,22 @@ func (l *Learner) sortState() {
 	sort.Slice(l.items, func(i, j int) bool { return l.items[i].content < l.items[j].content })
 	sort.Slice(l.skills, func(i, j int) bool { return l.skills[i].skill < l.skills[j].skill })
 	l.relink()
+}
+
+// growTo is grow for a slice that usually stays within limit elements
+// (the window holds at most 2*Window statements, and the checkpoints one
+// item per statement and usually one skill): it does not grow past limit
+// while below it, so the slack of growth is not paid for by every learner.
+func growTo[T any](s []T, limit int) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	if n := len(s) + len(s)/4 + 1; len(s) < limit && n > limit {
+		t := append([]T(nil), make([]T, limit)...)
+		copy(t, s)
+		return t[:len(s)]
+	}
+	return grow(s)
 }
 
 // grow makes room for one more element, growing by a quarter instead of
