@@ -75,13 +75,14 @@
 //
 // No panic escapes a shard goroutine, and a panic costs the input that
 // caused it, never the learner's other statements. Each shard keeps a
-// redo log (redo.go): per learner, every input (and every sweep or
-// override) applied to it since its last Release, copied into
-// shard-owned chunks of 128 entries that are recycled once all their
-// entries are released, so that in steady state an entry costs one copy
-// and no allocation. A Flush mark records the learner's redo position;
-// Release drops the entries before it (the batch that held them is
-// durable), entries applied after the Flush stay.
+// redo log (redo.go): every input (and every sweep or override) applied
+// since the last Release, in apply order, each with the learner it was
+// applied to, copied into a FIFO of shard-owned chunks of 128 entries, so
+// that an entry costs one copy of the Input and no allocation once the
+// chunks exist. A Flush records the log's position; its Release drops
+// every entry before it (each learner with such an entry was dirty at the
+// Flush, so it is in the batch now durable); entries applied after the
+// Flush stay. Emptied chunks go to a free list sized by recent use.
 //
 // A panic while applying input X to learner L (an engine bug some input
 // triggers) is recovered in the shard goroutine, once per batch of
@@ -119,13 +120,15 @@
 // that holds them, only the engine's statement-id check stops a second
 // application.
 //
-// Memory: the redo log holds the inputs applied and not yet released,
-// about 300 bytes each (Stats.Redo counts them), plus the chunk being
-// filled. The pipeline bounds them: it releases each batch after writing
-// it and stops reading beyond its in-flight limit (MaxInFlight), so the
-// log holds at most the statements of the last unreleased Flush and those
-// submitted since. Free chunks are kept for reuse and given back over a
-// few releases after a burst.
+// Memory: the redo log holds the entries applied since the oldest
+// unreleased Flush, 256 bytes each plus the strings and slices they share
+// with the evidence (Stats.Redo counts them), in chunks of 128 (32 KB). The
+// pipeline bounds them: it releases each batch once written, and stops
+// reading beyond its in-flight limit (MaxInFlight), so the log holds the
+// statements of at most the last unreleased Flush and those submitted
+// since. Without Releases it grows with every input (as pending events
+// do). When no learner is dirty after a Release or a Drop, no entry can be
+// needed and the log is emptied.
 //
 // Drop and DropPartitions remove learners whose last evidence came from
 // revoked partitions, including their unreleased changes: the new owner

@@ -15,7 +15,7 @@ package shard
 // sized by recent use. A
 // rebuild, which is rare, scans the live entries for the learner's own.
 
-// redoChunkLen is the number of entries per chunk (≈35 KB).
+// redoChunkLen is the number of entries per chunk (32 KB).
 const redoChunkLen = 128
 
 // redoEntry is one operation applied to a learner and not yet released.
