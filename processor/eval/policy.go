@@ -227,7 +227,7 @@ func (p *Policy) validate() error {
 		p.EWMA = mastery.EWMA{W: 0.5, Threshold: 0.875}
 	}
 	if p.Elo.K == 0 {
-		p.Elo = mastery.Elo{K: 0.4, Threshold: 0.95}
+		p.Elo = mastery.Elo{K: 0.4, Threshold: 0.7} // engine.DefaultConfig's
 	}
 	if p.Model == BKT && p.Threshold == 0 {
 		p.Threshold = 0.95

@@ -63,7 +63,7 @@ func DefaultFamilies() []Family {
 	setElo := func(p *Policy, v float64) { p.Elo.Threshold = v }
 	setN := func(p *Policy, v float64) { p.Streak.N = int(v) }
 	ewma := mastery.EWMA{W: 0.5, Threshold: 0.875}
-	elo := mastery.Elo{K: 0.4, Threshold: 0.95}
+	elo := mastery.Elo{K: 0.4, Threshold: 0.7} // every point sets its own threshold
 	return []Family{
 		{Name: "completed-once", Points: []Policy{{Name: "completed-once", Model: Completed}}},
 		sweep(Policy{Model: Streak, MinAttempts: 1}, "3-in-a-row", setN, []float64{1, 2, 3, 4, 5, 6, 8}, 3),
