@@ -16,7 +16,13 @@
 // suppressed when every one of its skills is mastered, until its review is
 // due (last practice + mastery.HalfLife). Skills without fitted BKT use the
 // streak rule, as in the engine. TestEngineAgreesWithEvaluator checks the
-// engine's published decisions against this simulation on real data.
+// real system against this simulation on real data, before every attempt:
+// the engine's changes written to Redis with processor/store after each
+// statement, read back with processor/client (with the catalog) at the
+// attempt's time. Content the learner touched is answered from its stored
+// decision; content never touched from the learner's published skill
+// states (the ":k" hash, decided with mastery.Judge), so the skill-level
+// suppression of untouched items counted here is what the system does.
 //
 // Before each attempt the policy says whether the attempted content would
 // have been hidden: that attempt is "saved". The model then sees the answer
@@ -29,7 +35,8 @@
 // data almost no item is answered twice by one learner (4,044 of 274,112
 // pairs in 2009), so item-level pairs would leave precision unmeasurable.
 // Skill-level mastery suppresses every item of the skill, including items
-// the learner never touched; so the evaluator aggregates items by problem
+// the learner never touched (the client decides those at read time from
+// the learner's skill states); so the evaluator aggregates items by problem
 // set (the dataset's skill_id: the items' set of skills). Every item of a
 // problem set has the same skills, so skill-level policies suppress them
 // together. A pair is therefore learner × problem set. Completed-once and
