@@ -170,7 +170,7 @@ func (d *Demo) pipelineConfig() pipeline.Config {
 	c.SessionTimeout = 6 * time.Second
 	c.HeartbeatInterval = 500 * time.Millisecond
 	c.RebalanceTimeout = 5 * time.Second
-	c.FlushTimeout = 4 * time.Second // with the heartbeat, below the rebalance timeout (Validate)
+	c.FlushTimeout = 3 * time.Second // with the heartbeat and margin, within the rebalance timeout (Validate)
 	c.ShutdownTimeout = 20 * time.Second
 	if len(d.cfg.Brokers) > 0 || len(d.cfg.Redis) > 0 {
 		run := "demo-" + strconv.FormatInt(d.cfg.Now().Unix(), 36)

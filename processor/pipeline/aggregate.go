@@ -202,6 +202,11 @@ func (s *aggStage) fetch(ctx context.Context, gs *genState, pa kafka.PartitionAs
 		for i := range msgs {
 			var derr error
 			evs, derr = s.decode(evs[:0], &msgs[i])
+			if derr == nil && s.originTopic != "" && len(evs) > 1 {
+				// the re-key stage forwards one statement per message; more
+				// (an older stage's nested array) would share one origin
+				derr = nestedError{}
+			}
 			if derr != nil {
 				dead = append(dead, s.deadLetter(&msgs[i], derr))
 				continue
@@ -283,7 +288,11 @@ func (s *aggStage) origin(m *kafka.Message) Origin {
 		return Origin{}
 	}
 	o := originOf(m)
-	if !o.Forwarded || o.Topic != s.originTopic || o.Partition < 0 || o.Partition > math.MaxInt32 || o.Index > math.MaxInt32 || o.Offset < 0 {
+	// Not ordered: forwarded by an older re-key stage (no index header:
+	// its array statements share one position) or re-sent behind later
+	// statements after the broker refused it; the by-learner offset and
+	// the statement id window guard those.
+	if !o.Forwarded || !o.Ordered || o.Topic != s.originTopic || o.Partition < 0 || o.Partition > math.MaxInt32 || o.Index > math.MaxInt32 || o.Offset < 0 {
 		return Origin{}
 	}
 	return Origin{Partition: int32(o.Partition), Index: int32(o.Index), Offset: o.Offset, Valid: true}
@@ -437,10 +446,7 @@ func (s *aggStage) flushLoop(ctx context.Context, gen generation, gs *genState, 
 // gave up, after which the generation must not commit again.
 func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool {
 	start := time.Now()
-	s.cut.Lock()
-	snap := gs.take()
-	b, err := s.agg.Flush(ctx)
-	s.cut.Unlock()
+	snap, b, err := s.barrier(ctx, gs)
 	if err != nil {
 		s.log.Error("flush barrier failed", zap.Error(err))
 		return false
@@ -553,6 +559,16 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 		s.m.FlushOverruns.Inc()
 	}
 	return true
+}
+
+// barrier takes the snapshot and passes the aggregator's flush barrier
+// under the exclusive side of the cut (see aggStage.cut).
+func (s *aggStage) barrier(ctx context.Context, gs *genState) (snapshot, *Batch, error) {
+	s.cut.Lock()
+	defer s.cut.Unlock()
+	snap := gs.take()
+	b, err := s.agg.Flush(ctx)
+	return snap, b, err
 }
 
 // retry runs op until it succeeds or ctx ends, backing off between tries.

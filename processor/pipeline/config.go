@@ -68,7 +68,8 @@ type Config struct {
 	HeartbeatInterval time.Duration // consumer group heartbeat
 	// RebalanceTimeout is how long the group coordinator waits for members
 	// to rejoin a rebalance; a member rejoins after its final flush, so
-	// FlushTimeout + HeartbeatInterval must stay below it (Validate).
+	// FlushTimeout + HeartbeatInterval + RebalanceMargin must not exceed it
+	// (Validate).
 	RebalanceTimeout time.Duration
 }
 
@@ -94,6 +95,10 @@ const (
 	DefaultHeartbeat       = time.Second
 	DefaultRebalance       = 30 * time.Second
 )
+
+// RebalanceMargin is the least time RebalanceTimeout leaves a member after
+// its final flush (FlushTimeout) and a heartbeat to rejoin the group.
+const RebalanceMargin = time.Second
 
 // DefaultConfig returns a Config with every default filled in and no
 // brokers or Redis addresses.
@@ -223,9 +228,10 @@ func (c *Config) Validate() error {
 	// A member rejoins a rebalance only after its final flush: one still
 	// flushing when the coordinator gives up on it (RebalanceTimeout) would
 	// write learners the next owner already reads, two writers for a time.
-	if c.FlushTimeout+c.HeartbeatInterval >= c.RebalanceTimeout {
-		bad("flush-timeout: %v plus heartbeat-interval %v must be below rebalance-timeout %v, so a final flush ends before the group moves on",
-			c.FlushTimeout, c.HeartbeatInterval, c.RebalanceTimeout)
+	// The margin covers dropping the revoked learners and the join request.
+	if c.FlushTimeout+c.HeartbeatInterval+RebalanceMargin > c.RebalanceTimeout {
+		bad("flush-timeout: %v plus heartbeat-interval %v plus %v must not exceed rebalance-timeout %v, so a final flush ends before the group moves on",
+			c.FlushTimeout, c.HeartbeatInterval, RebalanceMargin, c.RebalanceTimeout)
 	}
 	if c.FlushTimeout > c.ShutdownTimeout {
 		bad("flush-timeout: %v must not exceed shutdown-timeout %v", c.FlushTimeout, c.ShutdownTimeout)

@@ -18,7 +18,8 @@ const (
 	HeaderSourceTopic     = "unpair-source-topic"     // topic the statement was first read from
 	HeaderSourcePartition = "unpair-source-partition" // its partition, decimal
 	HeaderSourceOffset    = "unpair-source-offset"    // its offset, decimal
-	HeaderSourceIndex     = "unpair-source-index"     // its index in the message's JSON array, decimal; absent = 0
+	HeaderSourceIndex     = "unpair-source-index"     // its index in the message's JSON array, decimal
+	HeaderSourceResent    = "unpair-source-resent"    // "1": re-sent after the broker refused it, possibly behind later statements
 	HeaderSourceTime      = "unpair-source-time"      // its Kafka timestamp, unix milliseconds
 	HeaderTime            = "unpair-time"             // when it was dead-lettered, RFC 3339 UTC
 	HeaderTruncated       = "unpair-truncated"        // set when the value was cut: the original length in bytes
@@ -43,9 +44,10 @@ const MaxStatementBytes = 512 << 10
 
 // Reason codes the pipeline itself gives (the decoder gives its own).
 const (
-	ReasonInvalid  = "invalid"  // rejected by a decoder error without a code
-	ReasonInternal = "internal" // processing panicked; recovered
-	ReasonEmpty    = "empty"    // the message had no value (a tombstone)
+	ReasonInvalid  = "invalid"      // rejected by a decoder error without a code
+	ReasonInternal = "internal"     // processing panicked; recovered
+	ReasonEmpty    = "empty"        // the message had no value (a tombstone)
+	ReasonNested   = "nested_array" // an array of statements inside a message's array
 )
 
 // origin is where a statement was first read: the input topic, which the
@@ -58,6 +60,10 @@ type origin struct {
 	Index     int       // position in the original message's JSON array; 0 otherwise
 	Time      time.Time // the original message's timestamp
 	Forwarded bool      // read from origin headers (the message came through the re-key stage)
+	// Ordered: the headers name the index (this version's re-key stage
+	// always writes it) and the message was not re-sent out of order, so
+	// the position may guard against copies (aggStage.origin).
+	Ordered bool
 }
 
 // originOf returns the origin headers of m when present, else m's own place.
@@ -69,6 +75,7 @@ func originOf(m *kafka.Message) origin {
 	var p int
 	var off int64
 	var idx int
+	haveI, resent := false, false
 	for _, h := range m.Headers {
 		switch h.Key {
 		case HeaderSourceTopic:
@@ -81,8 +88,10 @@ func originOf(m *kafka.Message) origin {
 			off, haveO = v, err == nil
 		case HeaderSourceIndex:
 			if v, err := strconv.Atoi(string(h.Value)); err == nil && v >= 0 {
-				idx = v
+				idx, haveI = v, true
 			}
+		case HeaderSourceResent:
+			resent = true
 		case HeaderSourceTime:
 			if v, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
 				at = time.UnixMilli(v)
@@ -90,7 +99,7 @@ func originOf(m *kafka.Message) origin {
 		}
 	}
 	if haveT && haveP && haveO {
-		o = origin{Topic: t, Partition: p, Offset: off, Index: idx, Time: at, Forwarded: true}
+		o = origin{Topic: t, Partition: p, Offset: off, Index: idx, Time: at, Forwarded: true, Ordered: haveI && !resent}
 	}
 	return o
 }
@@ -103,15 +112,13 @@ func originHeaders(o origin, rest []kafka.Header) []kafka.Header {
 		kafka.Header{Key: HeaderSourceTopic, Value: []byte(o.Topic)},
 		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(o.Partition))},
 		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(o.Offset, 10))},
+		kafka.Header{Key: HeaderSourceIndex, Value: []byte(strconv.Itoa(o.Index))},
+		kafka.Header{Key: HeaderSourceTime, Value: []byte(strconv.FormatInt(o.Time.UnixMilli(), 10))},
 	)
-	if o.Index > 0 {
-		hs = append(hs, kafka.Header{Key: HeaderSourceIndex, Value: []byte(strconv.Itoa(o.Index))})
-	}
-	hs = append(hs, kafka.Header{Key: HeaderSourceTime, Value: []byte(strconv.FormatInt(o.Time.UnixMilli(), 10))})
 	size := 0
 	for _, h := range rest {
 		switch h.Key {
-		case HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset, HeaderSourceIndex, HeaderSourceTime:
+		case HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset, HeaderSourceIndex, HeaderSourceResent, HeaderSourceTime:
 			continue
 		case HeaderControl:
 			// Only `unpair forget` writes control records, straight to the

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -129,6 +130,19 @@ func kafkaReaders(c *Config) ReaderFactory {
 // all in-sync replicas (kafka.Writer with RequiredAcks=all, synchronous).
 type Producer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// newRekeyWriter returns the re-key stage's writer of the by-learner
+// topic. It retries a batch for as long as the broker's error is
+// temporary (kafka-go gives up on a batch after MaxAttempts and goes on
+// with the partition's next one): kafka-go writes a partition's batches
+// one after another, so what lands of one input partition's statements is
+// always in input order, which the engine's origin guard relies on
+// (rekeyStage.produce handles the errors kafka-go does not retry).
+func newRekeyWriter(c *Config) *kafka.Writer {
+	w := newWriter(c)
+	w.MaxAttempts = math.MaxInt32
+	return w
 }
 
 // newWriter returns the writer of every topic the processor produces to;

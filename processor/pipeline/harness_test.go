@@ -333,7 +333,7 @@ func runOracleWith(t testing.TB, by map[int][]kafka.Message, skipInvalid bool, s
 			// the sources the aggregating stage gives: index in the message
 			// and, through the re-key stage, the input position
 			src := engine.Source{Partition: int32(p), Offset: m.Offset}
-			if o := originOf(&m); o.Forwarded {
+			if o := originOf(&m); o.Forwarded && o.Ordered {
 				src.Origin = engine.Origin{Partition: int32(o.Partition), Index: int32(o.Index), Offset: o.Offset, Valid: true}
 			}
 			in := make([]shard.Input, len(evs))

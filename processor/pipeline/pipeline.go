@@ -199,8 +199,17 @@ func (p *Processor) Run(ctx, hard context.Context) error {
 		})
 	}()
 	if cfg.Rekey {
+		rkOut := p.d.Producer
+		if rkOut == nil {
+			w := newRekeyWriter(cfg)
+			rkOut = w
+			// Its batches retry while the broker's errors are temporary, so
+			// a close waits at most FlushTimeout for them (a batch still
+			// pending then is re-keyed by the group's next owner).
+			defer closeWithin(w, cfg.FlushTimeout, p.log)
+		}
 		rk := &rekeyStage{
-			cfg: cfg, log: p.log.With(zap.String("stage", "rekey")), m: p.m, dec: p.d.Decoder, out: out,
+			cfg: cfg, log: p.log.With(zap.String("stage", "rekey")), m: p.m, dec: p.d.Decoder, out: rkOut,
 			open: p.d.Readers, input: cfg.InputTopic, hard: hard, now: now,
 			warnDead: rateLimited{every: 5 * time.Second},
 		}
@@ -234,6 +243,20 @@ func (p *Processor) Run(ctx, hard context.Context) error {
 	}
 	p.closeServer(srv)
 	return errors.Join(all...)
+}
+
+// closeWithin closes c, waiting at most d for it.
+func closeWithin(c interface{ Close() error }, d time.Duration, log *zap.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("cannot close the re-key writer", zap.Error(err))
+		}
+	case <-time.After(d):
+		log.Warn("re-key writer still retrying batches at stop; the group's next owner re-keys them", zap.Duration("waited", d))
+	}
 }
 
 // topics checks the input exists (waiting for it) and creates the topics

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -109,6 +110,15 @@ func (s *rekeyStage) pump(ctx context.Context, gen generation, pa kafka.Partitio
 }
 
 // produce writes out, retrying until acknowledged or ctx ends.
+//
+// The writer retries temporary broker errors itself, batch after batch, so
+// one input partition's statements land in input order. An error it
+// returns is one it did not retry; the by-learner partition may then hold
+// later statements of the batch while the failed ones did not land. Only
+// the failed ones are sent again, marked unpair-source-resent: landing
+// behind later statements, they must not be guarded by their origin
+// position (the engine would take them for copies), and the by-learner
+// offset and statement id window guard them instead.
 func (s *rekeyStage) produce(ctx context.Context, out []kafka.Message) bool {
 	bo := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
 	for {
@@ -121,11 +131,43 @@ func (s *rekeyStage) produce(ctx context.Context, out []kafka.Message) bool {
 			s.log.Error("giving up re-keying a batch; it is re-read from the last commit", zap.Error(err))
 			return false
 		}
-		s.log.Warn("retrying re-key produce", zap.Error(err))
+		out = resendable(out, err)
+		s.log.Warn("retrying re-key produce of the statements the broker refused", zap.Int("statements", len(out)), zap.Error(err))
 		if bo.wait(ctx) != nil {
 			return false
 		}
 	}
+}
+
+// resendable returns the messages of out that err says were not written
+// (all of them when it does not say), marked unpair-source-resent.
+func resendable(out []kafka.Message, err error) []kafka.Message {
+	var werr kafka.WriteErrors
+	failed := make([]kafka.Message, 0, len(out))
+	if errors.As(err, &werr) && len(werr) == len(out) {
+		for i := range out {
+			if werr[i] != nil {
+				failed = append(failed, out[i])
+			}
+		}
+	} else {
+		failed = append(failed, out...)
+	}
+	for i := range failed {
+		if _, ok := Header(failed[i], HeaderSourceResent); ok || isDeadLetter(&failed[i]) {
+			continue
+		}
+		hs := make([]kafka.Header, len(failed[i].Headers), len(failed[i].Headers)+1)
+		copy(hs, failed[i].Headers)
+		failed[i].Headers = append(hs, kafka.Header{Key: HeaderSourceResent, Value: []byte("1")})
+	}
+	return failed
+}
+
+// isDeadLetter reports whether m is a dead letter (it has a reason).
+func isDeadLetter(m *kafka.Message) bool {
+	_, ok := Header(*m, HeaderReason)
+	return ok
 }
 
 // rekey appends the by-learner messages of m to out: one per statement (a
@@ -143,6 +185,11 @@ func (s *rekeyStage) rekey(out []kafka.Message, evs []schema.Evidence, m *kafka.
 		evs, err = s.decode(evs[:0], raw, m.Time)
 		if err == nil && len(evs) == 0 {
 			err = emptyError{}
+		}
+		if err == nil && len(evs) > 1 {
+			// an array inside the array: its statements would share one
+			// origin position and one learner's partition
+			err = nestedError{}
 		}
 		if err != nil {
 			dm := *m
@@ -201,3 +248,12 @@ func splitArray(v []byte) [][]byte {
 	}
 	return out
 }
+
+// nestedError: an element of a message's JSON array is itself an array.
+type nestedError struct{}
+
+func (nestedError) Error() string {
+	return "an element of the message's JSON array is itself an array of statements; send one array of statements (or one statement) per message"
+}
+func (nestedError) Code() string    { return ReasonNested }
+func (nestedError) Lines() []string { return []string{nestedError{}.Error()} }

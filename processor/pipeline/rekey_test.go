@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -118,7 +119,7 @@ func TestRekeyOriginIsOwnPlaceAndIndex(t *testing.T) {
 		i, _ := Header(m, HeaderSourceIndex)
 		got = append(got, pos{string(m.Value), p, o, i})
 	}
-	want := []pos{{`"l1|c|1"`, "0", "0", ""}, {`"l1|c|0"`, "0", "0", "2"}, {"l2|c|1", "0", "1", ""}, {`"bad"`, "0", "0", "1"}}
+	want := []pos{{`"l1|c|1"`, "0", "0", "0"}, {`"l1|c|0"`, "0", "0", "2"}, {"l2|c|1", "0", "1", "0"}, {`"bad"`, "0", "0", "1"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("origins (value, partition, offset, index) = %v, want %v", got, want)
 	}
@@ -137,5 +138,21 @@ func TestRekeyOriginIsOwnPlaceAndIndex(t *testing.T) {
 	}
 	if o := (&aggStage{}).origin(&by[0]); o.Valid {
 		t.Errorf("origin taken with rekey off: %+v", o)
+	}
+	// an older re-key stage's message (no index header) and a re-sent one
+	// are not ordered by origin
+	legacy := by[0]
+	legacy.Headers = nil
+	for _, h := range by[0].Headers {
+		if h.Key != HeaderSourceIndex {
+			legacy.Headers = append(legacy.Headers, h)
+		}
+	}
+	if o := agg.origin(&legacy); o.Valid {
+		t.Errorf("origin of a message without the index header taken as valid: %+v", o)
+	}
+	resent := resendable([]kafka.Message{by[0]}, errors.New("refused"))
+	if o := agg.origin(&resent[0]); o.Valid {
+		t.Errorf("origin of a re-sent message taken as valid: %+v", o)
 	}
 }

@@ -45,6 +45,9 @@ func TestConfigValidate(t *testing.T) {
 	f("final flush plus heartbeat outlasts the rebalance", func(c *Config) {
 		c.FlushTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 9*time.Second, time.Second, 10*time.Second
 	}, "flush-timeout")
+	f("final flush plus heartbeat leaves no margin", func(c *Config) {
+		c.FlushTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 8500*time.Millisecond, time.Second, 10*time.Second
+	}, "rebalance-timeout")
 	f("final flush within the rebalance", func(c *Config) {
 		c.FlushTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 8*time.Second, time.Second, 10*time.Second
 	}, "")
