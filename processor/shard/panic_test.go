@@ -563,3 +563,22 @@ func TestRandomPanicsEqualCleanPass(t *testing.T) {
 		t.Fatalf("stats %+v: want %d panics and an empty redo log", s, len(poison))
 	}
 }
+
+// TestPanicInControlMessageIsAnError: a panic that escapes the
+// per-learner recovery (here a Drop predicate's) is recovered per
+// message: the caller gets an error naming the shard and the panic, and
+// the shards keep working.
+func TestPanicInControlMessageIsAnError(t *testing.T) {
+	r := newPanicRig(t, Config{Shards: 2})
+	r.submit(r.in("a"), r.in("b"))
+	err := r.a.Drop(r.ctx, func(string, int32) bool { panic("predicate bug") })
+	if err == nil || !strings.Contains(err.Error(), "panic in drop: predicate bug") {
+		t.Fatalf("Drop with a panicking predicate: %v", err)
+	}
+	r.submit(r.in("a"))
+	r.durable(r.flush())
+	r.check()
+	if st := r.a.Stats(); st.Panics == 0 {
+		t.Fatalf("stats %+v: the panics are not counted", st)
+	}
+}

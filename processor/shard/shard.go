@@ -48,6 +48,11 @@ type Batch struct {
 	// panicked (recovered; counted in Stats.Panics) and not yet released:
 	// dead-letter them (reason "internal") before committing Offsets,
 	// which include them. A Flush not released hands them out again.
+	// Usually each is the input that panicked; an input whose
+	// re-application after another panic panicked too, or the unreleased
+	// inputs of a learner that could not be rebuilt, are reported the same
+	// way (Failure.Panic says so), so that no committed offset hides a
+	// statement lost in silence.
 	Failed  []Failure
 	marks   [][]mark // per shard
 	nFailed []int    // per shard: failures handed out
