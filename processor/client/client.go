@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,6 +42,8 @@ type Client struct {
 	keyer  *schema.LearnerKeyer
 	now    func() time.Time
 	cat    *catalog.Catalog
+
+	unreadable atomic.Uint64 // skill values read as never practised
 }
 
 // New returns a client over a redis.Client or redis.ClusterClient.
@@ -217,3 +220,9 @@ func (c *Client) Engagement(ctx context.Context, l Learner, contents []string) (
 }
 
 func (c *Client) nowMs() int64 { return c.now().UnixMilli() }
+
+// UnreadableSkills returns how many stored skill values this client could
+// not read (a later value format, or damage) and so counted as never
+// practised: the content they decide stays allowed. A rising count after
+// an upgrade of the processor means this reader needs upgrading too.
+func (c *Client) UnreadableSkills() uint64 { return c.unreadable.Load() }

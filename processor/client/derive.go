@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +30,7 @@ type reads struct {
 	skills []*mastery.Skill // per name, once decoded; nil = never practised
 	seen   []bool           // per name: decoded
 	buf    []*mastery.Skill // scratch: one content's skills, in its order
+	bad    *atomic.Uint64   // the client's count of unreadable skill values
 }
 
 // fetch reads, in one round trip, the decisions of contents and the skill
@@ -37,7 +39,7 @@ type reads struct {
 // HMGET (or a pipeline of it and the engagement HGET), as before skills
 // existed.
 func (c *Client) fetch(ctx context.Context, key string, contents []string, engagement bool) (*reads, error) {
-	r := &reads{now: c.nowMs()}
+	r := &reads{now: c.nowMs(), bad: &c.unreadable}
 	if c.cat != nil {
 		r.snap = c.cat.Snapshot()
 		for _, content := range contents {
@@ -126,7 +128,12 @@ func (r *reads) skill(s string) (*mastery.Skill, error) {
 	}
 	sk, err := mastery.DecodeSkill(v)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read skill %q: %w", s, err)
+		// A value this reader cannot read (a later format, or damage)
+		// counts as never practised: the content stays allowed, which is
+		// what a reader without skill states would answer, rather than
+		// failing every read of the learner.
+		r.bad.Add(1)
+		return nil, nil
 	}
 	r.skills[i] = &sk
 	return &sk, nil

@@ -282,13 +282,19 @@ func derivedSuite(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		}
 	})
 
-	t.Run("corrupt skill is an error naming it, not a panic", func(t *testing.T) {
+	t.Run("unreadable skill counts as never practised, and is counted", func(t *testing.T) {
 		bad := newSkillFixture(t, rdb, prefix+"-bad", true)
-		if err := rdb.HSet(ctx, bad.e.c.schema.Keys(bad.key).Skills, "decimals", "1|bkt|0.95|1|nan|1|1|1|0|0").Err(); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := bad.e.c.Filter(ctx, alice, []string{"frac-dec"}); err == nil || !strings.Contains(err.Error(), `skill "decimals"`) || !strings.Contains(err.Error(), `content "frac-dec"`) {
-			t.Fatalf("Filter err = %v", err)
+		for i, v := range []string{"1|bkt|0.95|1|nan|1|1|1|0|0", "2|elo|0.7|1|3|5|5|5|1000|0|new-field"} {
+			if err := rdb.HSet(ctx, bad.e.c.schema.Keys(bad.key).Skills, "decimals", v).Err(); err != nil {
+				t.Fatal(err)
+			}
+			allowed, sup, err := bad.e.c.Filter(ctx, alice, []string{"frac-dec"})
+			if err != nil || len(sup) != 0 || len(allowed) != 1 {
+				t.Fatalf("value %q: Filter = %v allowed, %v suppressed, %v; want frac-dec allowed", v, allowed, sup, err)
+			}
+			if n := bad.e.c.UnreadableSkills(); n != uint64(i+1) {
+				t.Fatalf("value %q: UnreadableSkills = %d, want %d", v, n, i+1)
+			}
 		}
 		// Contents that do not need the skill are still answered.
 		if ok, _, err := bad.e.c.Suppressed(ctx, alice, "frac-1"); err != nil || !ok {

@@ -28,8 +28,9 @@
 // Explanation.Derived); their Since is the latest practice of the skills,
 // their Until the earliest review due, their evidence the weakest skill's.
 // Without a catalog, untouched content is always allowed. A skill value
-// that does not decode is an error naming the skill (as a corrupt decision
-// is), raised only for contents that need it.
+// this client cannot read (a later value format, or damage) counts as
+// never practised, so the content it decides stays allowed rather than
+// failing every read of the learner; Client.UnreadableSkills counts them.
 //
 // A Learner can be a learner key, an IFI string or an xAPI actor JSON; the
 // client derives the key exactly as the processor does (schema.Canonical*
