@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/unpair/unpair/schema"
 )
@@ -24,7 +25,9 @@ array of statements, or NDJSON, and prints one line per invalid statement:
 
 --tolerant (the default, as on ingestion) accepts the deviations real
 emitters make when the evidence stays unambiguous, and prints them;
---strict applies the xAPI spec as written. Exit status: 0 all valid,
+--strict applies the xAPI spec as written. Valid statements that ingestion
+still refuses for unpair's limits (an object.id over 2048 bytes, a skill id
+over 256, more than 32 skills) are reported as invalid too. Exit status: 0 all valid,
 1 some statement invalid, 2 usage error or unreadable file.`
 
 func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -86,6 +89,16 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 					bad = append(bad, v.String())
 				} else {
 					devs = append(devs, v.String()+" ["+v.Deviation.String()+"]")
+				}
+			}
+			if len(bad) == 0 {
+				// valid xAPI that ingestion still refuses: unpair's own
+				// resource limits on content and skill ids
+				if _, err := d.Normalize(it.Raw, time.Now()); err != nil {
+					var se *schema.Error
+					if errors.As(err, &se) && (se.Reason == schema.ReasonIDTooLong || se.Reason == schema.ReasonTooManySkills) {
+						bad = append(bad, "refused on ingestion ("+string(se.Reason)+"): "+err.Error())
+					}
 				}
 			}
 			switch {

@@ -48,6 +48,8 @@ func TestValidateCommand(t *testing.T) {
 			[]string{"accepted with deviations: result.score.min: must be less than max, got min == max == 0 [score_min_equals_max]"}, 1},
 		{"several files", "", []string{"--strict", vec + "valid/result-full.json", vec + "invalid/result-unknown-property.json"}, 1, []string{"result.grade: unknown property"}, 1},
 		{"spec 1.0.3", "", []string{"--strict", "--spec", "1.0.3", vec + "invalid/v103-version-2.0.0.json"}, 1, []string{"version: must start with"}, 1},
+		{"ingestion limit", strings.Replace(good, "http://x.y/1", "http://x.y/"+strings.Repeat("a", 2100), 1), nil, 1,
+			[]string{"<stdin>:1: statement 0: refused on ingestion (id_too_long): "}, 1},
 	}
 	for _, c := range cases {
 		code, out, errOut := runCLI(t, c.stdin, c.args...)
