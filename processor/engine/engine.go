@@ -72,7 +72,6 @@ type Engine struct {
 	eloCut, eloBand float64 // eloMastered: logit of the Elo threshold, and the band around it computed exactly
 
 	contentIDs   map[string]uint32
-	lastContent  uint32 // contentID's previous result; 0 none
 	lastVerb     string // verbCode's previous verb and its code
 	lastVerbCode uint16
 	contents     []contentInfo // index 0 unused
@@ -157,20 +156,13 @@ func New(cfg Config, cat *catalog.Catalog) (*Engine, error) {
 // Config returns the engine's policy.
 func (e *Engine) Config() Config { return e.cfg }
 
-// contentID interns a content id. The previous one is remembered: the
-// statements about one activity (launched, progressed, answered,
-// completed) often come together.
 func (e *Engine) contentID(name string) uint32 {
-	if e.lastContent != 0 && name == e.contents[e.lastContent].name {
-		return e.lastContent
+	if id, ok := e.contentIDs[name]; ok {
+		return id
 	}
-	id, ok := e.contentIDs[name]
-	if !ok {
-		id = uint32(len(e.contents))
-		e.contents = append(e.contents, contentInfo{name: name})
-		e.contentIDs[name] = id
-	}
-	e.lastContent = id
+	id := uint32(len(e.contents))
+	e.contents = append(e.contents, contentInfo{name: name})
+	e.contentIDs[name] = id
 	return id
 }
 
