@@ -198,6 +198,7 @@ type flushBuf struct {
 func (s *shard) flush() reply {
 	r := reply{shard: s.id, offsets: s.offsets.snapshot()}
 	n := len(s.dirty)
+	keepRedo := false
 	if n > 0 {
 		r.changes = make([]Change, 0, n)
 		r.marks = make([]mark, 0, n)
@@ -211,7 +212,7 @@ func (s *shard) flush() reply {
 			},
 			offs: make([]engine.Source, 0, n+n/8), // usually one partition per learner
 		}
-		rebuilt, keepRedo := false, false
+		rebuilt := false
 		for _, h := range s.dirty[:n] {
 			if !h.inDirty || h.gone {
 				continue
@@ -244,9 +245,9 @@ func (s *shard) flush() reply {
 		if k := len(r.changes); k > 0 {
 			s.hint = flushHint{state: fb.nState / k, decisions: (fb.nDec + k - 1) / k, events: (fb.nEv + k - 1) / k}
 		}
-		if !keepRedo {
-			r.redo = s.log.pos
-		}
+	}
+	if !keepRedo {
+		r.redo = s.log.pos
 	}
 	if len(s.failed) > 0 {
 		r.failed = append([]Failure(nil), s.failed...)
