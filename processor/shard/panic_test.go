@@ -582,3 +582,61 @@ func TestPanicInControlMessageIsAnError(t *testing.T) {
 		t.Fatalf("stats %+v: the panics are not counted", st)
 	}
 }
+
+// TestPanicInLoader: a loader that panics on a learner's first touch costs
+// that input; one that panics when a rebuild reloads the learner makes its
+// unreleased inputs failures too (their offsets are committed with the
+// batch: dead-lettered, not lost in silence). The shard lives on.
+func TestPanicInLoader(t *testing.T) {
+	const bad = "bad-learner"
+	var mu sync.Mutex
+	loads := 0
+	var poisoned sourceSet
+	st := &store{states: map[string][]byte{}, events: map[string]int{}}
+	cfg := Config{Shards: 2, Loader: func(ctx context.Context, key string) ([]byte, error) {
+		if key == bad {
+			mu.Lock()
+			loads++
+			n := loads
+			mu.Unlock()
+			if n == 1 || n == 3 { // the first touch, and the reload of the rebuild
+				panic("loader bug")
+			}
+		}
+		return st.load(ctx, key)
+	}}
+	cfg.applyHook = func(in *Input) {
+		if poisoned.has(in.Source) {
+			panic("injected failure")
+		}
+	}
+	r := &panicRig{t: t, st: st, ctx: context.Background(), a: newAgg(t, cfg)}
+	first := r.in(bad)
+	r.submit(first, r.in("good-1")) // first touch panics in the loader
+	b := r.flush()
+	if got := failedSources(t, b, bad, "loader bug"); !slices.Equal(got, []engine.Source{first.Source}) {
+		t.Fatalf("failed %v, want the first input %v", got, first.Source)
+	}
+	r.durable(b)
+	kept := []Input{r.in(bad), r.in(bad)}
+	x := r.in(bad)
+	poisoned.add(x.Source)
+	r.submit(kept[0], kept[1], x, r.in("good-1"))
+	b = r.flush()
+	var got []engine.Source
+	for _, f := range b.Failed {
+		if f.Learner != bad {
+			t.Fatalf("failure %+v of another learner", f)
+		}
+		got = append(got, f.Source)
+	}
+	want := []engine.Source{x.Source, kept[0].Source, kept[1].Source}
+	if !slices.Equal(got, want) || !strings.Contains(b.Failed[1].Panic, "loader bug") {
+		t.Fatalf("failed %+v, want the poison input, then the unreleased inputs the reload could not carry", b.Failed)
+	}
+	r.durable(b)
+	r.check(first.Source, x.Source, kept[0].Source, kept[1].Source)
+	r.submit(r.in(bad)) // the learner loads again
+	r.durable(r.flush())
+	r.check(first.Source, x.Source, kept[0].Source, kept[1].Source)
+}
