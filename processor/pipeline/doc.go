@@ -138,9 +138,11 @@
 // Panics: a panic while decoding or handing a message to the aggregator is
 // recovered in the fetcher, which dead-letters the message(s) handed over
 // (reason internal). A panic inside a shard, while applying one statement,
-// is recovered by the shard, which drops that learner from memory (its
-// state may be half-updated; it is reloaded from Redis on its next
-// statement) and reports the statement in the next flush's Batch.Failed.
+// is recovered by the shard, which rebuilds that learner at once (its state
+// may be half-updated): reloaded from Redis, with its statements applied
+// since its last durable flush applied again from the shard's redo log,
+// all but the poison one, so only that statement is lost (processor/shard);
+// the statement is reported in the next flush's Batch.Failed.
 // The flush dead-letters each failure with reason internal, pointing at
 // the statement's place in the topic this stage reads (partition, offset,
 // learner key as message key; the aggregator keeps no message bytes), and
