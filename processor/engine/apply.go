@@ -322,10 +322,10 @@ func sharesSkill(a, b []uint32) bool {
 func (e *Engine) updateCell(c *cell, p mastery.BKT, hasBKT bool, difficulty float64, correct bool, credit float64, at uint32) {
 	if hasBKT {
 		if c.flags&cellHasPK == 0 {
-			c.pk = p.L0
+			c.setPKnown(p.L0)
 			c.flags |= cellHasPK
 		}
-		c.pk = p.Update(c.pk, correct)
+		c.setPKnown(p.Update(c.pKnown(), correct))
 	}
 	c.streak = e.cfg.Streak.Update(c.streak, correct)
 	c.ewma = float32(e.cfg.EWMA.Update(float64(c.ewma), credit))

@@ -65,10 +65,10 @@ func (l *Learner) Changes(ch *Changes) {
 		it := &l.items[i]
 		if it.dirty() || it.bits&iFpPending != 0 {
 			d := e.decisionBody(it, e.view(l, it, snap))
-			if fp := e.decisionFingerprint(it, &d); fp != it.fp || it.bits&iFpPending != 0 {
+			if fp := e.decisionFingerprint(it, &d); fp != it.fingerprint() || it.bits&iFpPending != 0 {
 				d.Explanation = string(e.expBuf)
 				ch.Decisions = append(ch.Decisions, d)
-				it.fp = fp
+				it.setFingerprint(fp)
 				it.bits |= iFpPending
 			}
 		}

@@ -292,7 +292,8 @@ func appendString(b []byte, s string) []byte {
 }
 
 func appendCell(b []byte, c *cell) []byte {
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.pk))
+	b = binary.LittleEndian.AppendUint32(b, c.pk[0])
+	b = binary.LittleEndian.AppendUint32(b, c.pk[1])
 	b = binary.AppendUvarint(b, uint64(c.last))
 	b = binary.AppendUvarint(b, uint64(c.lastWrong))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(c.ewma))
@@ -420,7 +421,7 @@ func (d *decoder) count(minSize int, what string) int {
 
 func (d *decoder) cell(c *cell) {
 	if v := d.bytes(8, "cell.pk"); v != nil {
-		c.pk = math.Float64frombits(binary.LittleEndian.Uint64(v))
+		c.pk = [2]uint32{binary.LittleEndian.Uint32(v), binary.LittleEndian.Uint32(v[4:])}
 	}
 	c.last = d.secs("cell.last")
 	c.lastWrong = d.secs("cell.last_wrong")

@@ -27,22 +27,24 @@
 //
 // # State
 //
-// Per learner: the applied Kafka position (offset, index) per source partition and, for re-keyed input, per origin partition, a window of
+// Per learner: the applied Kafka position (offset, index) per source
+// partition and, for re-keyed input, per origin partition, a window of
 // recent statements (for voiding and duplicate ids), one item cell per
 // content touched and one skill cell per skill touched. Each cell keeps the
 // state of every model at once (BKT P(known) float64, streak, EWMA and Elo
 // ability as float32, scored attempts and correct answers, last practice and
 // last wrong answer times), so the model choice is a policy value that can be
 // changed without losing history. The state is laid out for memory: times
-// are 32-bit unix seconds (decisions are made and published to the second),
-// an item is 112 bytes with its published decision, engagement and the
-// fingerprint of its last handed-out decision, a skill cell 40 with its
-// publication bits; rarely used state (an operator's override, positions
-// of further partitions, origin positions, voids awaiting their statement)
-// lives in a side table allocated on first use;
-// a per-learner index from skill to the items sharing it drives fan-out. Content with skills (from the catalog, or
-// carried on the statement when the catalog has no entry for the content)
-// updates its skills' cells; the item cell is updated too and decides content
+// are 32-bit unix seconds (decisions are made and published to the
+// second); an item is 108 bytes (4-byte aligned: P(known) and the
+// fingerprint are kept as two 32-bit halves) with its published decision,
+// engagement and the fingerprint of its last handed-out decision, a skill
+// cell 40 with its publication bits; rarely used state (an operator's
+// override, positions of further partitions, origin positions, voids
+// awaiting their statement) lives in a side table allocated on first use;
+// a per-learner index from skill to the items sharing it drives fan-out.
+// Content with skills (from the catalog, or carried on the statement when
+// the catalog has no entry for the content) updates its skills' cells; the item cell is updated too and decides content
 // without skills. Skills without fitted BKT parameters use the streak rule
 // (cold start) when the model is bkt. Elo uses the item's catalog difficulty.
 //

@@ -462,16 +462,41 @@ func dump(l *Learner) string {
 		for _, s := range e.sets[it.st.set] {
 			set = append(set, e.skills[s].name)
 		}
-		fmt.Fprintf(&b, "item %s %v %+v\n", e.contents[it.content].name, set, it.st)
+		fmt.Fprintf(&b, "item %s %v %+v\n", e.contents[it.content].name, set, stateView(&it.st))
 	}
 	for _, i := range sortedSkills(l) {
 		sc := &l.skills[i]
 		if sc.m == (cell{}) {
 			continue
 		}
-		fmt.Fprintf(&b, "skill %s %+v\n", e.skills[sc.skill].name, sc.m)
+		fmt.Fprintf(&b, "skill %s %+v\n", e.skills[sc.skill].name, cellView(&sc.m))
 	}
 	return b.String()
+}
+
+// cellShown and stateShown print a cell and an item state as %+v printed
+// them when P(known) was a float64 field (the version 3 fixture's dump).
+type cellShown struct {
+	pk                        float64
+	last, lastWrong           uint32
+	ewma, ability             float32
+	attempts, correct, streak uint16
+	flags                     uint8
+}
+
+type stateShown struct {
+	m                            cellShown
+	set, completedAt, feedbackAt uint32
+	rating                       float32
+	g                            eng
+}
+
+func cellView(c *cell) cellShown {
+	return cellShown{c.pKnown(), c.last, c.lastWrong, c.ewma, c.ability, c.attempts, c.correct, c.streak, c.flags}
+}
+
+func stateView(st *itemState) stateShown {
+	return stateShown{cellView(&st.m), st.set, st.completedAt, st.feedbackAt, st.rating, st.g}
 }
 
 func sortedItems(l *Learner) []int {

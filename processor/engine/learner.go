@@ -32,17 +32,29 @@ func satSecs(s int64) uint32 { return uint32(min(max(s, 0), math.MaxUint32)) }
 func ms(s uint32) int64 { return int64(s) * 1000 }
 
 // cell is the state of every model for one learner-skill or learner-item.
-// 32 bytes.
+// 32 bytes, 4-byte aligned: P(known) is kept as the two halves of its
+// float64 bits, so that an item (which holds a cell) packs to 108 bytes
+// instead of being padded to a multiple of 8.
 type cell struct {
-	pk        float64 // BKT P(known); valid when cellHasPK
-	last      uint32  // unix seconds of the latest scored attempt
-	lastWrong uint32  // unix seconds of the latest wrong answer
-	ewma      float32 // EWMA of correctness
-	ability   float32 // Elo ability
-	attempts  uint16  // scored attempts (saturating)
-	correct   uint16  // correct answers (saturating)
-	streak    uint16  // correct answers in a row
+	pk        [2]uint32 // BKT P(known), float64 bits (pKnown); valid when cellHasPK
+	last      uint32    // unix seconds of the latest scored attempt
+	lastWrong uint32    // unix seconds of the latest wrong answer
+	ewma      float32   // EWMA of correctness
+	ability   float32   // Elo ability
+	attempts  uint16    // scored attempts (saturating)
+	correct   uint16    // correct answers (saturating)
+	streak    uint16    // correct answers in a row
 	flags     uint8
+}
+
+// pKnown is BKT's P(known) of the cell.
+func (c *cell) pKnown() float64 {
+	return math.Float64frombits(uint64(c.pk[0]) | uint64(c.pk[1])<<32)
+}
+
+func (c *cell) setPKnown(v float64) {
+	b := math.Float64bits(v)
+	c.pk = [2]uint32{uint32(b), uint32(b >> 32)}
 }
 
 const (
@@ -86,7 +98,7 @@ type published struct {
 	suppressed bool
 }
 
-// item is one learner-content pair: 112 bytes. The published decision is
+// item is one learner-content pair: 108 bytes (4-byte aligned). The published decision is
 // flattened into it; an operator's override (rare) lives in the learner's
 // side table (extra.manual), flagged here.
 type item struct {
@@ -99,10 +111,15 @@ type item struct {
 	until    uint32 // 0 none
 	mastered uint32 // engagement mastered mark (Pair.MasteredAt), unix seconds; 0 none
 	// fp is the fingerprint of the Decision last handed out by Changes
-	// (decisionFingerprint; 0 none, e.g. after a load): with iFpPending it
-	// is not yet known durable (no Clean of that Changes call yet).
-	fp uint64
+	// (decisionFingerprint; 0 none, e.g. after a load), in two halves for
+	// the 4-byte alignment: with iFpPending it is not yet known durable (no
+	// Clean of that Changes call yet).
+	fp [2]uint32
 }
+
+func (it *item) fingerprint() uint64 { return uint64(it.fp[0]) | uint64(it.fp[1])<<32 }
+
+func (it *item) setFingerprint(fp uint64) { it.fp = [2]uint32{uint32(fp), uint32(fp >> 32)} }
 
 const (
 	iSuppressed = 1 << iota

@@ -27,7 +27,7 @@ func (e *Engine) masteredAt(c *cell, model Model, est float64) bool {
 	case ModelElo:
 		return est >= e.cfg.Elo.Threshold
 	}
-	return c.flags&cellHasPK != 0 && c.pk >= e.cfg.Threshold
+	return c.flags&cellHasPK != 0 && c.pKnown() >= e.cfg.Threshold
 }
 
 // estimate returns the deciding model's name and its estimate for a cell:
@@ -47,7 +47,7 @@ func (e *Engine) estimate(c *cell, p mastery.BKT, hasBKT bool, difficulty float6
 	if c.flags&cellHasPK == 0 {
 		return ModelBKT, p.L0
 	}
-	return ModelBKT, c.pk
+	return ModelBKT, c.pKnown()
 }
 
 // view is what the mastery models say about one item: over its skills, or
@@ -147,7 +147,7 @@ func (e *Engine) cellMastered(c *cell, s uint32, item bool, difficulty float64, 
 	if !hasBKT {
 		return e.cfg.Streak.Mastered(c.streak)
 	}
-	return c.flags&cellHasPK != 0 && c.pk >= e.cfg.Threshold
+	return c.flags&cellHasPK != 0 && c.pKnown() >= e.cfg.Threshold
 }
 
 // eloMastered reports whether Elo's P(correct) = Sigmoid(ability -
