@@ -104,7 +104,7 @@ func runFlags(fs *flag.FlagSet, getenv func(string) string, file map[string]stri
 		{name: "log-format", env: "UNPAIR_LOG_FORMAT", def: "json", help: "log format: json (production) or console (development)"},
 		{name: "flush-interval", env: "UNPAIR_FLUSH_INTERVAL", def: d.FlushInterval.String(), help: "time between flushes to Redis"},
 		{name: "flush-size", env: "UNPAIR_FLUSH_SIZE", def: strconv.Itoa(d.FlushSize), help: "flush early once this many statements wait"},
-		{name: "max-in-flight", env: "UNPAIR_MAX_IN_FLIGHT", def: strconv.Itoa(d.MaxInFlight), help: "statements fetched but not yet durable; fetching pauses at this bound"},
+		{name: "max-in-flight", env: "UNPAIR_MAX_IN_FLIGHT", def: strconv.Itoa(d.MaxInFlight), help: "messages fetched but not yet durable (one statement each with rekey on; a JSON array counts once); fetching pauses at this bound"},
 		{name: "flush-timeout", env: "UNPAIR_FLUSH_TIMEOUT", def: d.FlushTimeout.String(), help: "deadline of the final flush on rebalance or stop"},
 		{name: "shutdown-timeout", env: "UNPAIR_SHUTDOWN_TIMEOUT", def: d.ShutdownTimeout.String(), help: "deadline of the whole orderly stop"},
 		{name: "sweep-interval", env: "UNPAIR_SWEEP_INTERVAL", def: d.SweepInterval.String(), help: "how often review-due and expired suppressions are re-evaluated; negative disables"},

@@ -56,8 +56,8 @@ type Config struct {
 	LogFormat     string // json or console
 
 	FlushInterval   time.Duration // time between flushes to Redis
-	FlushSize       int           // flush early once this many statements await a flush
-	MaxInFlight     int           // statements applied but not yet durable; fetching stops at this bound
+	FlushSize       int           // flush early once this many messages (with rekey on: statements) await a flush
+	MaxInFlight     int           // messages (with rekey on: statements) fetched but not yet durable; fetching stops at this bound
 	FlushTimeout    time.Duration // deadline of the final flush on revoke or shutdown
 	ShutdownTimeout time.Duration // deadline of the whole orderly stop
 	FetchMaxWait    time.Duration // longest a fetch waits for new data
