@@ -48,6 +48,15 @@ const codecVersion = 4
 
 var errCorrupt = errors.New("corrupt learner state")
 
+// ErrNewerFormat is returned (wrapped; test with errors.Is) by
+// UnmarshalBinary and LoadLearner for a state whose format version is
+// above the newest this code reads: a newer release wrote it. It is not
+// corrupt, and must not be replaced: a caller that starts the learner new
+// and writes it back would wipe its history during a rollback or a
+// mixed-version rolling deploy. The shard retries such a load with backoff
+// (backpressure) until an owner that reads it takes the learner over.
+var ErrNewerFormat = errors.New("learner state written by a newer release")
+
 // Manual override kinds as encoded.
 const (
 	manualNone uint8 = iota
@@ -487,7 +496,9 @@ func (e *Engine) LoadLearner(key string, data []byte) (*Learner, error) {
 
 // UnmarshalBinary replaces the learner's state with the decoded one. The
 // learner must come from Engine.NewLearner. Any input is safe: bad input
-// returns an error wrapping "corrupt learner state" and leaves l unchanged.
+// returns an error wrapping "corrupt learner state" and leaves l unchanged;
+// a state of a format version above codecVersion returns ErrNewerFormat
+// (not corrupt: a newer release wrote it) and leaves l unchanged.
 func (l *Learner) UnmarshalBinary(data []byte) error {
 	e := l.eng
 	if e == nil {
@@ -496,6 +507,8 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	d := &decoder{b: data}
 	if m := d.bytes(3, "header"); m == nil || m[0] != 'U' || m[1] != 'P' {
 		return fmt.Errorf("%w: not a learner state", errCorrupt)
+	} else if m[2] > codecVersion {
+		return fmt.Errorf("%w: format version %d, this release reads up to %d", ErrNewerFormat, m[2], codecVersion)
 	} else if m[2] != codecVersion && m[2] != 3 {
 		return fmt.Errorf("%w: unknown version %d", errCorrupt, m[2])
 	}

@@ -210,6 +210,13 @@
 // reach a learner's published state at its next flush, which needs new
 // evidence of that learner.
 //
+// Versions: LoadLearner and UnmarshalBinary read the current state format
+// and the previous one; a state whose format version is above the newest
+// this code knows was written by a newer release and returns
+// ErrNewerFormat (errors.Is), distinct from a corrupt state: a caller
+// must not start such a learner new, since writing it back would wipe the
+// learner's history (the shard retries the load with backoff instead).
+//
 // Determinism: a learner's state depends only on that learner's evidence in
 // its order and the catalog; learners share nothing but the intern tables,
 // which are not part of the serialized state (it stores the strings).

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -850,4 +852,36 @@ func TestOffsetsAndOverridesSurviveMarshal(t *testing.T) {
 	if m := l2.manualOf(id); m == nil || l2.items[i].bits&iManualLift == 0 || m.at != secs(day0+600_000) {
 		t.Fatalf("lift after load: %+v", m)
 	}
+}
+
+func TestNewerFormatIsNotCorrupt(t *testing.T) {
+	e := newEngine(t, nil)
+	l := e.NewLearner("L")
+	ev := answer("q/frac1", true, day0)
+	e.Apply(l, &ev, Source{Partition: 1, Offset: 1})
+	good, _ := l.MarshalBinary()
+	f := func(version byte, wantNewer bool) {
+		t.Helper()
+		data := append([]byte(nil), good...)
+		data[2] = version
+		_, err := e.LoadLearner("L", data)
+		if got := errors.Is(err, ErrNewerFormat); got != wantNewer {
+			t.Errorf("version %d: err %v, ErrNewerFormat %v, want %v", version, err, got, wantNewer)
+		}
+		if wantNewer && strings.Contains(fmt.Sprint(err), "corrupt") {
+			t.Errorf("version %d: %v reads as corrupt", version, err)
+		}
+		target := e.NewLearner("L")
+		before, _ := target.MarshalBinary()
+		if err := target.UnmarshalBinary(data); wantNewer && !errors.Is(err, ErrNewerFormat) {
+			t.Errorf("version %d: UnmarshalBinary err %v, want ErrNewerFormat", version, err)
+		}
+		if after, _ := target.MarshalBinary(); wantNewer && !bytes.Equal(before, after) {
+			t.Errorf("version %d: the learner changed on a refused state", version)
+		}
+	}
+	f(codecVersion, false)
+	f(codecVersion+1, true)
+	f(255, true)
+	f(2, false) // older, never deployed: corrupt, not newer
 }

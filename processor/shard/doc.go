@@ -68,7 +68,16 @@
 // Learners are loaded on first touch through Config.Loader (nil bytes: a new
 // learner); a loader error is retried with backoff inside the shard, which
 // stalls only that shard (backpressure) until the store answers or the
-// aggregator is closed. Under Config.MemoryBudget, clean (released)
+// aggregator is closed. A stored state that does not decode is counted
+// (Stats.CorruptStates) and the learner starts new; but a state written
+// by a newer release (engine.ErrNewerFormat: its format version is above
+// what this code reads, as in a rollback or a mixed-version rolling
+// deploy) is not corrupt: starting new would overwrite the learner's whole
+// history at its next write. It is retried like a loader error, with the
+// same backoff (the shard stalls), and counted distinctly
+// (Stats.NewerStates), until an owner that reads it takes the learner
+// over (the partition moves to a newer consumer) or the state becomes
+// readable. Under Config.MemoryBudget, clean (released)
 // learners idle the longest are evicted; dirty learners are never evicted.
 //
 // # Panics

@@ -121,6 +121,7 @@ type Stats struct {
 	Loads         uint64 // learners loaded through the Loader with stored state
 	LoadErrors    uint64 // loader errors (each retried)
 	CorruptStates uint64 // stored states that did not decode (the learner starts new)
+	NewerStates   uint64 // loads of states written by a newer release (engine.ErrNewerFormat): retried with backoff, never started new
 	Evictions     uint64 // clean learners evicted under the memory budget
 	Panics        uint64 // recovered panics: of inputs (see Batch.Failed), re-applications, flush, sweep, override, release, reload
 	Rebuilds      uint64 // learners dropped after a panic and rebuilt (reloaded, redo log re-applied)
@@ -264,6 +265,7 @@ func (a *Aggregator) Stats() Stats {
 		t.Loads += s.loads.Load()
 		t.LoadErrors += s.loadErrors.Load()
 		t.CorruptStates += s.corrupt.Load()
+		t.NewerStates += s.newer.Load()
 		t.Evictions += s.evictions.Load()
 		t.Panics += s.panics.Load()
 		t.Rebuilds += s.rebuilds.Load()

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync/atomic"
@@ -57,7 +58,7 @@ type shard struct {
 
 	processed, duplicates, stale, voidUnmatched, voided, ignored atomic.Uint64
 	loads, loadErrors, corrupt, evictions, panics, rebuilds      atomic.Uint64
-	replays                                                      atomic.Uint64
+	replays, newer, compactions                                  atomic.Uint64
 	nLearners, pairs, bytes, redoLive                            atomic.Int64
 	_                                                            [64]byte
 }
@@ -444,14 +445,23 @@ func (s *shard) load(key string) *engine.Learner {
 				return s.eng.NewLearner(key)
 			}
 			l, err := s.eng.LoadLearner(key, data)
-			if err != nil {
+			switch {
+			case err == nil:
+				s.loads.Add(1)
+				return l
+			case errors.Is(err, engine.ErrNewerFormat):
+				// Written by a newer release (a rollback, or a mixed
+				// rolling deploy): starting new would overwrite the
+				// learner's history at its next write. Retry like a
+				// loader error until an owner that reads it takes over.
+				s.newer.Add(1)
+			default:
 				s.corrupt.Add(1)
 				return s.eng.NewLearner(key)
 			}
-			s.loads.Add(1)
-			return l
+		} else {
+			s.loadErrors.Add(1)
 		}
-		s.loadErrors.Add(1)
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
