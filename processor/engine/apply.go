@@ -115,7 +115,7 @@ func (l *Learner) touch() {
 func (e *Engine) Apply(l *Learner, ev *schema.Evidence, src Source) Outcome {
 	// A caller that recovered from a panic inside an earlier Apply (the
 	// aggregator does, per input) must not find it still recording.
-	e.recording, e.stmtContent = false, 0
+	e.enter()
 	if !l.guard(src) {
 		return Stale
 	}
@@ -431,6 +431,7 @@ func (e *Engine) replayWindow(l *Learner) {
 // completion and mastery until newer evidence re-establishes them. at is
 // unix ms.
 func (e *Engine) Override(l *Learner, content string, suppress bool, until, at int64, src Source) Outcome {
+	e.enter()
 	if !l.guard(src) {
 		return Stale
 	}
@@ -457,6 +458,7 @@ func (e *Engine) Override(l *Learner, content string, suppress bool, until, at i
 // for those that end; it returns how many ended. Then it runs
 // SweepBarelyTouched at now.
 func (e *Engine) Due(l *Learner, now int64) int {
+	e.enter()
 	defer e.SweepBarelyTouched(l, now) // after: a pair whose suppression ends may qualify
 	n := 0
 	for i := range l.items {

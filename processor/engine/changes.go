@@ -59,6 +59,7 @@ type SkillState struct {
 // the last one handed out, or when that one is not known durable yet.
 func (l *Learner) Changes(ch *Changes) {
 	e := l.eng
+	e.enter()
 	snap := e.cat.Snapshot()
 	l.changes++
 	for i := range l.items {

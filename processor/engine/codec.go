@@ -74,6 +74,7 @@ func (l *Learner) MarshalBinary() ([]byte, error) { return l.AppendBinary(nil) }
 // still encode to equal bytes whatever the engine-local ids.
 func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 	e := l.eng
+	e.enter()
 	e.mGen++
 	if e.mGen == 0 { // wrapped: no stamp may read as current
 		clear(e.mContent)
@@ -161,6 +162,9 @@ func (l *Learner) AppendBinary(b []byte) ([]byte, error) {
 		name(l.ckS[i].skill, true)
 	}
 
+	if e.hook != nil {
+		e.hook("marshal")
+	}
 	b = append(b, 'U', 'P', codecVersion)
 	b = appendString(b, l.key)
 	b = binary.AppendVarint(b, int64(l.partition))

@@ -306,6 +306,7 @@ func (e *Engine) barelyAt(it *item) uint32 {
 // on it (a statement that moves its latest activity) starts a new episode.
 // It returns the number of pairs marked. Due runs it too.
 func (e *Engine) SweepBarelyTouched(l *Learner, now int64) int {
+	e.enter()
 	n := 0
 	t := secs(now)
 	snap := e.cat.Snapshot()

@@ -107,6 +107,18 @@ type Engine struct {
 	idBuf        []byte
 	fpBuf        []byte
 	setNameCache [][]string
+
+	hook func(where string) // tests: called inside cache refreshes (may panic)
+}
+
+// enter resets the scratch state an entry point may find half-set by a
+// panic inside an earlier call that the caller recovered (the shard
+// does): Apply, Changes, AppendBinary, Override, Due and
+// SweepBarelyTouched call it first. The rest of the scratch (buffers,
+// marshal stamps) is reset where it is used, and the catalog caches are
+// committed whole (resolve, skillParams).
+func (e *Engine) enter() {
+	e.recording, e.stmtContent = false, 0
 }
 
 // tableIdx is the index of an id in one AppendBinary's tables, valid for
@@ -221,22 +233,25 @@ next:
 }
 
 // resolve refreshes a content's catalog entry when the catalog changed.
+// The entry is written whole, its snapshot last, so that a panic while
+// resolving (recovered by the caller) leaves it stale rather than marked
+// current with half of it from the previous snapshot.
 func (e *Engine) resolve(id uint32, snap *catalog.Snapshot) *contentInfo {
 	ci := &e.contents[id]
 	if ci.snap == snap {
 		return ci
 	}
-	ci.snap = snap
+	r := contentInfo{name: ci.name, snap: snap, difficulty: snap.Defaults().Difficulty}
 	if it, ok := snap.Item(ci.name); ok {
-		ci.inCatalog = true
-		ci.difficulty = it.Difficulty
-		ci.set = e.skillSet(it.Skills)
-		ci = &e.contents[id] // skillSet does not grow contents, but stay safe
-	} else {
-		ci.inCatalog = false
-		ci.difficulty = snap.Defaults().Difficulty
-		ci.set = 0
+		r.inCatalog = true
+		r.difficulty = it.Difficulty
+		r.set = e.skillSet(it.Skills)
 	}
+	if e.hook != nil {
+		e.hook("resolve")
+	}
+	ci = &e.contents[id] // skillSet does not grow contents, but stay safe
+	*ci = r
 	return ci
 }
 
@@ -245,19 +260,24 @@ func (e *Engine) resolve(id uint32, snap *catalog.Snapshot) *contentInfo {
 func (e *Engine) skillParams(id uint32, snap *catalog.Snapshot) (mastery.BKT, bool) {
 	si := &e.skills[id]
 	if si.snap != snap {
-		si.snap = snap
-		had, old := si.hasBKT, si.bkt
-		si.hasBKT, si.bkt = false, mastery.BKT{}
+		// Computed aside and committed together (snapshot included), so
+		// that a panic in between leaves the entry stale, not half-set.
+		var bkt mastery.BKT
+		has := false
 		if sk, ok := snap.Skill(si.name); ok {
 			if sk.BKT != nil {
-				si.bkt, si.hasBKT = *sk.BKT, true
+				bkt, has = *sk.BKT, true
 			}
 		} else if d := snap.Defaults(); d.BKT != nil {
-			si.bkt, si.hasBKT = *d.BKT, true
+			bkt, has = *d.BKT, true
 		}
-		if si.hasBKT != had || si.bkt != old {
+		if e.hook != nil {
+			e.hook("skill")
+		}
+		if has != si.hasBKT || bkt != si.bkt {
 			si.gen++
 		}
+		si.hasBKT, si.bkt, si.snap = has, bkt, snap
 	}
 	return si.bkt, si.hasBKT
 }
