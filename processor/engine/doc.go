@@ -210,6 +210,22 @@
 // reach a learner's published state at its next flush, which needs new
 // evidence of that learner.
 //
+// Intern tables: content ids, skill ids and skill sets are interned into
+// engine-local integers, and the tables grow with every new id. Compact
+// (compact.go) bounds them: given every live learner, it drops the
+// entries none of them references (items, skill cells, window entries,
+// checkpoints, pending events and engagement changes, overrides; plus the
+// catalog-resolved sets of the contents kept) and renumbers the rest in
+// order, remapping every reference in the learners and rebuilding the
+// maps and caches. CompactDue says when a table has grown past max(2x its
+// size after the last compaction, a floor): the shard checks it between
+// batches. Renumbering keeps ids in order, and nothing published depends
+// on id values (decision fingerprints hash skill set names, not set ids),
+// so a compacting engine hands out what a never-compacting one does
+// (TestCompactionIsExact); only the order of pairs within one learner's
+// Changes follows ids (as it already did across reloads). A learner not
+// passed to Compact must not be used with the engine again.
+//
 // Versions: LoadLearner and UnmarshalBinary read the current state format
 // and the previous one; a state whose format version is above the newest
 // this code knows was written by a newer release and returns
@@ -220,4 +236,12 @@
 // Determinism: a learner's state depends only on that learner's evidence in
 // its order and the catalog; learners share nothing but the intern tables,
 // which are not part of the serialized state (it stores the strings).
+//
+// Panics: a caller may recover a panic inside an engine call (the shard
+// does, and rebuilds the learner). The engine's shared state stays
+// usable: the catalog caches are committed whole, their snapshot last
+// (resolve, skillParams), the scratch that spans a call is reset at the
+// entry of Apply, Changes, AppendBinary, Override, Due and
+// SweepBarelyTouched, and buffers are reset where used
+// (TestEngineScratchAfterRecoveredPanic).
 package engine

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/unpair/unpair/processor/catalog"
 	"github.com/unpair/unpair/processor/engagement"
 	"github.com/unpair/unpair/processor/mastery"
@@ -79,6 +81,12 @@ type Engine struct {
 	skills       []skillInfo // index 0 unused
 	setIDs       map[string]uint32
 	sets         [][]uint32 // skill sets; sets[0] is the empty set
+	setHash      []uint64   // per set: hash of its skill names (decision fingerprints)
+
+	// compaction (compact.go): table sizes after the last compaction, and
+	// what it did
+	compactBase [3]int
+	compacted   CompactStats
 
 	keyBuf  []byte
 	scratch []entry
@@ -160,6 +168,7 @@ func New(cfg Config, cat *catalog.Catalog) (*Engine, error) {
 		skills:     make([]skillInfo, 1),
 		setIDs:     map[string]uint32{"": 0},
 		sets:       [][]uint32{nil},
+		setHash:    []uint64{0},
 	}
 	e.setEloCut()
 	return e, nil
@@ -229,6 +238,16 @@ next:
 	id := uint32(len(e.sets))
 	e.sets = append(e.sets, set)
 	e.setIDs[string(b)] = id
+	// The set's hash names its skills (deduplicated, in order), not its
+	// engine-local id, which compaction changes: decision fingerprints
+	// include it.
+	b = b[:0]
+	for _, s := range set {
+		b = append(b, e.skills[s].name...)
+		b = append(b, 0)
+	}
+	e.keyBuf = b
+	e.setHash = append(e.setHash, xxhash.Sum64(b))
 	return id
 }
 

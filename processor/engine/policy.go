@@ -419,7 +419,8 @@ func (e *Engine) decisionBody(it *item, mv view) decision.Decision {
 
 // decisionFingerprint is a 64-bit hash of every field of a Decision built
 // by decisionBody for the item (its explanation taken from e.expBuf, its
-// skills by the item's skill set, which names them), never 0. Equal
+// skills by the hash of the item's skill set's names: not by the set's
+// engine-local id, which compaction changes), never 0. Equal
 // decisions have equal fingerprints; a change in any field changes the
 // fingerprint but with probability 2^-64.
 func (e *Engine) decisionFingerprint(it *item, d *decision.Decision) uint64 {
@@ -429,7 +430,7 @@ func (e *Engine) decisionFingerprint(it *item, d *decision.Decision) uint64 {
 	ev := &d.Evidence
 	for _, v := range [...]uint64{uint64(d.Since), uint64(d.Until), uint64(ev.Attempts), uint64(ev.Correct),
 		math.Float64bits(ev.PKnown), uint64(ev.Streak), uint64(ev.LastPractice), math.Float64bits(ev.Rating),
-		uint64(it.st.set), uint64(len(ev.Model)), uint64(len(e.expBuf))} {
+		e.setHash[it.st.set], uint64(len(ev.Model)), uint64(len(e.expBuf))} {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
 	b = append(b, ev.Model...)
