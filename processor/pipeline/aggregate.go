@@ -561,14 +561,29 @@ func (s *aggStage) flush(ctx context.Context, gen generation, gs *genState) bool
 	return true
 }
 
-// barrier takes the snapshot and passes the aggregator's flush barrier
-// under the exclusive side of the cut (see aggStage.cut).
+// barrier takes the snapshot and places the aggregator's flush barrier
+// under the exclusive side of the cut (see aggStage.cut), then waits for
+// the batch outside it when the aggregator can start a flush apart
+// (FlushStarter), so fetchers hand over new statements meanwhile.
 func (s *aggStage) barrier(ctx context.Context, gs *genState) (snapshot, *Batch, error) {
+	snap, wait, b, err := s.placeBarrier(ctx, gs)
+	if err != nil || wait == nil {
+		return snap, b, err
+	}
+	b, err = wait(ctx)
+	return snap, b, err
+}
+
+func (s *aggStage) placeBarrier(ctx context.Context, gs *genState) (snapshot, func(context.Context) (*Batch, error), *Batch, error) {
 	s.cut.Lock()
 	defer s.cut.Unlock()
 	snap := gs.take()
+	if fs, ok := s.agg.(FlushStarter); ok {
+		wait, err := fs.StartFlush(ctx)
+		return snap, wait, nil, err
+	}
 	b, err := s.agg.Flush(ctx)
-	return snap, b, err
+	return snap, nil, b, err
 }
 
 // retry runs op until it succeeds or ctx ends, backing off between tries.

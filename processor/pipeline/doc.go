@@ -46,11 +46,13 @@
 // flusher takes a snapshot of the dispatched offsets and pending dead
 // letters, then:
 //
-//  0. takes the snapshot and passes the barrier of step 1 under the
-//     exclusive side of a read/write lock whose shared side a fetcher
-//     holds from Submit until its batch's offsets are marked: the flush is
-//     a consistent cut, every statement of a marked message applied before
-//     the barrier and none after it;
+//  0. takes the snapshot and places the barrier of step 1 in every shard's
+//     queue under the exclusive side of a read/write lock whose shared
+//     side a fetcher holds from Submit until its batch's offsets are
+//     marked: the flush is a consistent cut, every statement of a marked
+//     message applied before the barrier and none after it; fetchers go
+//     on submitting while the shards reach the barrier and build the
+//     batch (shard.Aggregator.StartFlush);
 //  1. Aggregator.Flush: a barrier; every statement dispatched before it is
 //     applied, and the changed learners come back serialized;
 //  2. produces the pending dead letters and the batch's decision events and

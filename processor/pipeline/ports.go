@@ -61,6 +61,15 @@ type Input struct {
 	Source   Source
 }
 
+// FlushStarter is an Aggregator whose flush barrier can be placed apart
+// from waiting for its batch: the batch the returned function gives holds
+// every statement submitted before StartFlush returned and none submitted
+// after. The aggregating stage then holds submitters back only while the
+// barrier is placed, not while the shards build the batch.
+type FlushStarter interface {
+	StartFlush(ctx context.Context) (wait func(context.Context) (*Batch, error), err error)
+}
+
 // Aggregator is the sharded engine: it applies evidence per learner and
 // hands out what changed since the last flush.
 type Aggregator interface {

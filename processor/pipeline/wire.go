@@ -137,6 +137,26 @@ func (s ShardAggregator) Flush(ctx context.Context) (*Batch, error) {
 	if err != nil {
 		return nil, err
 	}
+	return batchOf(sb), nil
+}
+
+// StartFlush implements FlushStarter.
+func (s ShardAggregator) StartFlush(ctx context.Context) (func(context.Context) (*Batch, error), error) {
+	f, err := s.A.StartFlush(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (*Batch, error) {
+		sb, err := f.Wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return batchOf(sb), nil
+	}, nil
+}
+
+// batchOf converts a shard batch.
+func batchOf(sb *shard.Batch) *Batch {
 	b := &Batch{Learners: make([]LearnerWrite, len(sb.Learners)), Opaque: sb}
 	for i := range sb.Learners {
 		c := &sb.Learners[i]
@@ -153,7 +173,7 @@ func (s ShardAggregator) Flush(ctx context.Context) (*Batch, error) {
 		b.Failed = append(b.Failed, Failure{Learner: f.Learner,
 			Source: Source{Partition: f.Source.Partition, Index: f.Source.Index, Offset: f.Source.Offset}, Panic: f.Panic})
 	}
-	return b, nil
+	return b
 }
 
 // Release implements Aggregator.

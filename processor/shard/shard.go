@@ -343,6 +343,16 @@ func (a *Aggregator) Submit(ctx context.Context, in []Input) error {
 // with the evidence) or, when control, through its control channel (taken
 // before the next queued message), and collects the replies.
 func (a *Aggregator) broadcast(ctx context.Context, control bool, mk func(shard int) msg) ([]reply, error) {
+	ch, err := a.sendAll(ctx, control, mk)
+	if err != nil {
+		return nil, err
+	}
+	return a.collect(ctx, ch)
+}
+
+// sendAll hands every shard its message; the replies come on the returned
+// channel.
+func (a *Aggregator) sendAll(ctx context.Context, control bool, mk func(shard int) msg) (chan reply, error) {
 	ch := make(chan reply, len(a.shards))
 	for i, s := range a.shards {
 		m := mk(i)
@@ -355,6 +365,11 @@ func (a *Aggregator) broadcast(ctx context.Context, control bool, mk func(shard 
 			return nil, err
 		}
 	}
+	return ch, nil
+}
+
+// collect waits for every shard's reply on ch.
+func (a *Aggregator) collect(ctx context.Context, ch chan reply) ([]reply, error) {
 	out := make([]reply, len(a.shards))
 	var errs []error
 	for range a.shards {
@@ -376,7 +391,38 @@ func (a *Aggregator) broadcast(ctx context.Context, control bool, mk func(shard 
 // Flush is a barrier: it returns every change made by evidence submitted
 // before the call, from every shard. Learners stay dirty until Release.
 func (a *Aggregator) Flush(ctx context.Context) (*Batch, error) {
-	rs, err := a.broadcast(ctx, false, func(int) msg { return msg{op: opFlush} })
+	f, err := a.StartFlush(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return f.Wait(ctx)
+}
+
+// PendingFlush is a flush whose barrier is in every shard's queue.
+type PendingFlush struct {
+	a  *Aggregator
+	ch chan reply
+}
+
+// StartFlush puts the flush barrier in every shard's queue and returns
+// without waiting for the shards to reach it: the batch Wait returns holds
+// every change made by evidence submitted before StartFlush returned, and
+// none made by evidence submitted after it (each shard's queue is in
+// order). So a caller that makes "submit" and "start a flush" mutually
+// exclusive gets a consistent cut without holding submitters back while
+// the shards build the batch.
+func (a *Aggregator) StartFlush(ctx context.Context) (*PendingFlush, error) {
+	ch, err := a.sendAll(ctx, false, func(int) msg { return msg{op: opFlush} })
+	if err != nil {
+		return nil, fmt.Errorf("cannot flush: %w", err)
+	}
+	return &PendingFlush{a: a, ch: ch}, nil
+}
+
+// Wait returns the batch of a started flush.
+func (f *PendingFlush) Wait(ctx context.Context) (*Batch, error) {
+	a := f.a
+	rs, err := a.collect(ctx, f.ch)
 	if err != nil {
 		return nil, fmt.Errorf("cannot flush: %w", err)
 	}
