@@ -139,6 +139,21 @@
 // do). When no learner is dirty after a Release or a Drop, no entry can be
 // needed and the log is emptied.
 //
+// Intern tables (compact.go): each shard's engine interns content ids,
+// skill ids and skill sets, tables that would otherwise grow with every
+// new id for the life of the process (a producer sending ever-new content
+// ids, a catalog churning over months), even after the learners holding
+// them are evicted or dropped. Between batches (after a batch of inputs,
+// a Release or a Drop; never on the hot path), when a table has grown past
+// max(2x its size after the last compaction, 65,536 entries:
+// engine.DefaultCompactFloor), the shard compacts it over the learners it
+// holds (engine.Compact): ids no held learner references are dropped and
+// every held learner is remapped, with no change to anything it hands
+// out. A compaction costs time linear in the held pairs
+// (docs/benchmarks/shard.md); the doubling rule keeps it amortized.
+// Stats.Compactions counts them and Stats.Interned is the tables' size.
+// A panic inside a compaction (a bug) rebuilds every held learner.
+//
 // Drop and DropPartitions remove learners whose last evidence came from
 // revoked partitions, including their unreleased changes: the new owner
 // reloads them from the store and Kafka redelivers what was not committed.

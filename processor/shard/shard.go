@@ -27,6 +27,11 @@ type Config struct {
 	MemoryBudget int64  // approximate bytes of learner state kept; 0 = no limit
 	Loader       Loader // nil: every learner starts new
 
+	// compactFloor is the intern table size below which the engines never
+	// compact (engine.CompactDue); 0: engine.DefaultCompactFloor. Tests
+	// lower it.
+	compactFloor int
+
 	applyHook func(*Input)               // tests: called before each input is applied or re-applied (may panic)
 	opHook    func(o op, learner string) // tests: called before a learner's flush, due, override or clean (may panic)
 }
@@ -123,7 +128,9 @@ type Stats struct {
 	CorruptStates uint64 // stored states that did not decode (the learner starts new)
 	NewerStates   uint64 // loads of states written by a newer release (engine.ErrNewerFormat): retried with backoff, never started new
 	Evictions     uint64 // clean learners evicted under the memory budget
-	Panics        uint64 // recovered panics: of inputs (see Batch.Failed), re-applications, flush, sweep, override, release, reload
+	Panics        uint64 // recovered panics: of inputs (see Batch.Failed), re-applications, flush, sweep, override, release, reload, compaction
+	Compactions   uint64 // intern table compactions (engine.Compact), between batches
+	Interned      int64  // entries in the shards' engine intern tables (content ids, skill ids, skill sets)
 	Rebuilds      uint64 // learners dropped after a panic and rebuilt (reloaded, redo log re-applied)
 	Replays       uint64 // redo entries re-applied by rebuilds
 	Redo          int64  // inputs and control operations held for a rebuild (applied, not yet released)
@@ -158,6 +165,7 @@ const (
 	opSweep
 	opDrop
 	opOverride
+	opCompact // not a message: the label of a compaction for opHook
 )
 
 type msg struct {
@@ -270,6 +278,8 @@ func (a *Aggregator) Stats() Stats {
 		t.Panics += s.panics.Load()
 		t.Rebuilds += s.rebuilds.Load()
 		t.Replays += s.replays.Load()
+		t.Compactions += s.compactions.Load()
+		t.Interned += s.interned.Load()
 		t.Redo += s.redoLive.Load()
 		t.Learners += s.nLearners.Load()
 		t.Pairs += s.pairs.Load()

@@ -59,7 +59,7 @@ type shard struct {
 	processed, duplicates, stale, voidUnmatched, voided, ignored atomic.Uint64
 	loads, loadErrors, corrupt, evictions, panics, rebuilds      atomic.Uint64
 	replays, newer, compactions                                  atomic.Uint64
-	nLearners, pairs, bytes, redoLive                            atomic.Int64
+	nLearners, pairs, bytes, redoLive, interned                  atomic.Int64
 	_                                                            [64]byte
 }
 
@@ -127,17 +127,21 @@ func (s *shard) handle(m msg) {
 			i = s.applyFrom(in, i)
 		}
 		s.putInputs(m.inputs)
+		s.maybeCompact()
 		s.publish()
 		return
 	}
 	r := s.do(m)
+	if m.op == opRelease || m.op == opDrop {
+		s.maybeCompact() // learners were evicted or dropped: their ids may go
+	}
 	s.redoLive.Store(int64(s.log.live()))
 	if m.reply != nil {
 		m.reply <- r
 	}
 }
 
-var opNames = [...]string{opInputs: "inputs", opFlush: "flush", opRelease: "release", opSweep: "sweep", opDrop: "drop", opOverride: "override"}
+var opNames = [...]string{opInputs: "inputs", opFlush: "flush", opRelease: "release", opSweep: "sweep", opDrop: "drop", opOverride: "override", opCompact: "compact"}
 
 func (s *shard) do(m msg) (r reply) {
 	r.shard = s.id
