@@ -246,3 +246,58 @@ func benchZipfEngine(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 	b.ReportMetric(float64(changed)/float64(b.N), "learners-written/op")
 }
+
+// BenchmarkCompaction measures one intern table compaction of a shard
+// holding learners × pairs pairs (each learner on its own 100 contents of
+// a 1,000-content range, 4 skills per content from statement-carried
+// skill names), with every table entry live: the cost the shard pays
+// between batches, reported per held pair.
+func BenchmarkCompaction(b *testing.B) {
+	for _, learners := range []int{100, 1000, 10_000} {
+		b.Run(fmt.Sprintf("learners=%d/pairs=100", learners), func(b *testing.B) {
+			a, err := New(engine.DefaultConfig(), testCatalog(b), Config{Shards: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer a.Close()
+			ctx := context.Background()
+			var seq int64
+			in := make([]Input, 0, 100)
+			for li := range learners {
+				in = in[:0]
+				for k := range 100 {
+					seq++
+					c := (li*37 + k) % 1000
+					ev := schema.Evidence{Learner: fmt.Sprintf("%032x", li), Kind: schema.KindAttempt, HasSuccess: true, Success: k%4 > 0,
+						Content: fmt.Sprintf("n/%d", c), Time: seq * 1e9,
+						Skills: []string{fmt.Sprintf("s/%d", c%97), fmt.Sprintf("s/%d", c%89), fmt.Sprintf("s/%d", c%83), fmt.Sprintf("s/%d", c%79)}}
+					ev.ID[0], ev.ID[1], ev.ID[2], ev.ID[3] = byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24)
+					in = append(in, Input{Evidence: ev, Source: engine.Source{Partition: 0, Offset: seq}})
+				}
+				if err := a.Submit(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			fb, err := a.Flush(ctx) // barrier: everything applied; the shard goroutine is idle
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.Release(fb)
+			if _, err := a.Flush(ctx); err != nil { // and the release taken
+				b.Fatal(err)
+			}
+			s := a.shards[0]
+			pairs := s.pairs.Load()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if v := s.compact(); v != nil {
+					b.Fatal(v)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(pairs), "ns/pair")
+			c, k, t := s.eng.Interned()
+			b.ReportMetric(float64(c+k+t), "entries")
+		})
+	}
+}
