@@ -79,6 +79,11 @@ var errLearnerTwice = errors.New("engine: compact: learners: a learner listed tw
 // of another engine is an error, returned before anything changes. The
 // cost is linear in the tables and the learners' state; it allocates the
 // new tables and maps, and drops the engine's marshal scratch.
+//
+// The engine's tables are replaced only at the end, by assignments: if a
+// panic (a bug) interrupts Compact, the tables are the old ones, intact,
+// but some learners may be remapped already: the caller must drop every
+// learner it passed and reload them (the shard rebuilds them).
 func (e *Engine) Compact(learners iter.Seq[*Learner]) error {
 	e.enter()
 	live := compactMarks{
@@ -150,9 +155,12 @@ func (e *Engine) Compact(learners iter.Seq[*Learner]) error {
 		if live.sets[s] == 0 && s != 0 {
 			continue
 		}
-		set := e.sets[s]
-		for i, sk := range set {
-			set[i] = live.skills[sk]
+		var set []uint32 // a copy: the old tables stay intact until the swap below
+		if len(e.sets[s]) > 0 {
+			set = make([]uint32, len(e.sets[s]))
+			for i, sk := range e.sets[s] {
+				set[i] = live.skills[sk]
+			}
 		}
 		sets = append(sets, set)
 		setHash = append(setHash, e.setHash[s])
