@@ -33,6 +33,36 @@ type Metrics struct {
 	Rekeyed            prometheus.Counter
 	KafkaProduceErrors *prometheus.CounterVec // topic
 	CatalogUpdates     *prometheus.CounterVec // outcome: applied, rejected
+	AggregatorEvents   *prometheus.CounterVec // event (set by the aggregator)
+	AggregatorHeld     *prometheus.GaugeVec   // what (set by the aggregator)
+
+	aggLast map[string]uint64 // the aggregator's counts at the last Observe
+}
+
+// Aggregator events (unpair_aggregator_events_total) and holdings
+// (unpair_aggregator_held).
+const (
+	AggEventLoadError    = "load_error"    // learner state load failed (retried)
+	AggEventCorruptState = "corrupt_state" // stored state did not decode: the learner started new
+	AggEventNewerState   = "newer_state"   // stored state written by a newer release: load retried, never started new
+	AggEventEviction     = "eviction"      // clean learner evicted under the memory budget
+	AggEventPanic        = "panic"         // recovered panic (poison input, flush, sweep, ...)
+	AggEventRebuild      = "rebuild"       // learner rebuilt after a panic (reload + redo log)
+	AggEventCompaction   = "compaction"    // intern tables compacted
+)
+
+// addAggregatorCounts adds to AggregatorEvents what each cumulative count
+// grew by since the last call.
+func (m *Metrics) addAggregatorCounts(counts map[string]uint64) {
+	if m.aggLast == nil {
+		m.aggLast = map[string]uint64{}
+	}
+	for event, n := range counts {
+		if last := m.aggLast[event]; n > last {
+			m.AggregatorEvents.WithLabelValues(event).Add(float64(n - last))
+		}
+		m.aggLast[event] = n
+	}
 }
 
 // NewMetrics builds the instruments and registers them on reg (nil: not
@@ -107,12 +137,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "unpair_catalog_updates_total",
 			Help: "Catalog topic records, by outcome (applied, rejected).",
 		}, []string{"outcome"}),
+		AggregatorEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "unpair_aggregator_events_total",
+			Help: "Sharded aggregator events: load_error, corrupt_state, newer_state, eviction, panic, rebuild, compaction.",
+		}, []string{"event"}),
+		AggregatorHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "unpair_aggregator_held",
+			Help: "What the sharded aggregator holds: learners, state_bytes, redo_entries (applied, not yet durable), interned_ids.",
+		}, []string{"what"}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Statements, m.ConsumerLag, m.ShardQueueDepth, m.PairsInMemory,
 			m.FlushDuration, m.FlushLearners, m.FlushOverruns, m.RedisErrors, m.RedisRetries,
 			m.Decisions, m.Rebalances, m.RebalancePause, m.Misrouted, m.Rekeyed,
-			m.KafkaProduceErrors, m.CatalogUpdates} {
+			m.KafkaProduceErrors, m.CatalogUpdates, m.AggregatorEvents, m.AggregatorHeld} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("cannot register metrics: %w", err)
 			}

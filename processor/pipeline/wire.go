@@ -201,6 +201,15 @@ func (s ShardAggregator) Observe(m *Metrics) {
 		m.ShardQueueDepth.WithLabelValues(strconv.Itoa(i)).Set(float64(s.A.QueueDepth(i)))
 	}
 	m.PairsInMemory.Set(float64(s.A.PairsInMemory()))
+	st := s.A.Stats()
+	m.addAggregatorCounts(map[string]uint64{
+		AggEventLoadError: st.LoadErrors, AggEventCorruptState: st.CorruptStates, AggEventNewerState: st.NewerStates,
+		AggEventEviction: st.Evictions, AggEventPanic: st.Panics, AggEventRebuild: st.Rebuilds, AggEventCompaction: st.Compactions,
+	})
+	m.AggregatorHeld.WithLabelValues("learners").Set(float64(st.Learners))
+	m.AggregatorHeld.WithLabelValues("state_bytes").Set(float64(st.Bytes))
+	m.AggregatorHeld.WithLabelValues("redo_entries").Set(float64(st.Redo))
+	m.AggregatorHeld.WithLabelValues("interned_ids").Set(float64(st.Interned))
 }
 
 // Sweep implements Sweeper.

@@ -229,3 +229,39 @@ func TestReKeyedCopiesAndArrayStatementsApplyOnce(t *testing.T) {
 		t.Errorf("rekey off, array messages: decisions differ from one clean pass")
 	}
 }
+
+// The aggregator's cumulative counts become counters by their growth, and
+// what it holds becomes gauges.
+func TestObserveExportsAggregatorStats(t *testing.T) {
+	agg, err := shard.New(engine.DefaultConfig(), catalog.NewCatalog(nil), shard.Config{Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agg.Close()
+	m, err := NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ShardAggregator{A: agg}
+	a.Observe(m)
+	ev := schema.Evidence{ID: schema.UUID{1}, Learner: "0123456789abcdef0123456789abcdef", Content: "q/1", Kind: schema.KindAttempt,
+		Time: 1.7e18, HasSuccess: true, Success: true}
+	if err := a.Submit(context.Background(), []Input{{Evidence: ev, Source: Source{Partition: 0, Offset: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.Observe(m)
+	if got := testutilCounter(m.AggregatorHeld.WithLabelValues("learners")); got != 1 {
+		t.Errorf("learners held = %v, want 1", got)
+	}
+	if got := testutilCounter(m.AggregatorHeld.WithLabelValues("redo_entries")); got != 1 {
+		t.Errorf("redo entries = %v, want 1 (applied, not released)", got)
+	}
+	m.addAggregatorCounts(map[string]uint64{AggEventPanic: 3})
+	m.addAggregatorCounts(map[string]uint64{AggEventPanic: 5})
+	if got := testutilCounter(m.AggregatorEvents.WithLabelValues(AggEventPanic)); got != 5 {
+		t.Errorf("panic events = %v, want 5 (growth added once)", got)
+	}
+}
