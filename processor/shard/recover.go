@@ -153,7 +153,7 @@ func (s *shard) abandon(h *held, why string) {
 // not cleaned (it is written again, harmlessly). When no learner is left
 // dirty, no live entry can be needed (every learner's state equals the
 // stored one), so the whole log is dropped.
-func (s *shard) release(marks []mark, nFailed int, redo uint64) {
+func (s *shard) release(marks []mark, failTo, redo uint64) {
 	for _, mk := range marks {
 		if mk.h.gone {
 			continue
@@ -163,15 +163,27 @@ func (s *shard) release(marks []mark, nFailed int, redo uint64) {
 			s.rebuild(mk.h, fmt.Sprintf("release: %v", v))
 		}
 	}
-	if n := min(nFailed, len(s.failed)); n > 0 {
-		k := copy(s.failed, s.failed[n:])
-		clear(s.failed[k:])
-		s.failed = s.failed[:k]
-	}
+	s.releaseFailed(failTo)
 	s.compactDirty()
 	s.releaseRedo(redo)
 	s.evict()
 	s.log.trim()
+}
+
+// releaseFailed drops the failures numbered below seq (those a released
+// Flush handed out). Failures are numbered shard-wide in the order they
+// are recorded and dropped only from the front, so a Release older than
+// one already taken, or taken twice, drops nothing: a failure recorded
+// after the released Flush is never dropped by it.
+func (s *shard) releaseFailed(seq uint64) {
+	if seq <= s.failBase {
+		return
+	}
+	n := int(min(seq-s.failBase, uint64(len(s.failed))))
+	k := copy(s.failed, s.failed[n:])
+	clear(s.failed[k:])
+	s.failed = s.failed[:k]
+	s.failBase += uint64(n)
 }
 
 // releaseRedo drops the redo entries before p, or all of them when no

@@ -58,10 +58,10 @@ type Batch struct {
 	// inputs of a learner that could not be rebuilt, are reported the same
 	// way (Failure.Panic says so), so that no committed offset hides a
 	// statement lost in silence.
-	Failed  []Failure
-	marks   [][]mark // per shard
-	nFailed []int    // per shard: failures handed out
-	redo    []uint64 // per shard: redo log position at the Flush
+	Failed []Failure
+	marks  [][]mark // per shard
+	failTo []uint64 // per shard: the failure sequence the batch covers (failures numbered below it)
+	redo   []uint64 // per shard: redo log position at the Flush
 }
 
 // Failure is an input whose processing panicked (or, rarely, whose
@@ -172,7 +172,7 @@ type msg struct {
 	op       op
 	inputs   *[]Input
 	marks    []mark
-	nFailed  int    // opRelease: failures the released batch handed out
+	failTo   uint64 // opRelease: the failure sequence the released batch covers
 	redo     uint64 // opRelease: the redo log position of the released Flush
 	now      int64
 	drop     func(key string, partition int32) bool
@@ -193,6 +193,7 @@ type reply struct {
 	marks   []mark
 	offsets map[int32]int64
 	failed  []Failure
+	failTo  uint64 // failure sequence covered by failed: every failure numbered below it
 	redo    uint64 // redo log position covered by the changes (0: none)
 	err     error  // a panic that escaped the per-learner recovery
 }
@@ -441,12 +442,12 @@ func (f *PendingFlush) Wait(ctx context.Context) (*Batch, error) {
 		n += len(r.changes)
 	}
 	b := &Batch{Learners: make([]Change, 0, n), Offsets: map[int32]int64{}, marks: make([][]mark, len(a.shards)),
-		nFailed: make([]int, len(a.shards)), redo: make([]uint64, len(a.shards))}
+		failTo: make([]uint64, len(a.shards)), redo: make([]uint64, len(a.shards))}
 	for i, r := range rs {
 		b.Learners = append(b.Learners, r.changes...)
 		b.marks[i] = r.marks
 		b.Failed = append(b.Failed, r.failed...)
-		b.nFailed[i] = len(r.failed)
+		b.failTo[i] = r.failTo
 		b.redo[i] = r.redo
 		for p, o := range r.offsets {
 			if cur, ok := b.Offsets[p]; !ok || o > cur {
@@ -467,7 +468,7 @@ func (a *Aggregator) Release(b *Batch) error {
 	if b == nil {
 		return nil
 	}
-	_, err := a.broadcast(context.Background(), true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i], nFailed: b.nFailed[i], redo: b.redo[i]} })
+	_, err := a.broadcast(context.Background(), true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i], failTo: b.failTo[i], redo: b.redo[i]} })
 	if err != nil {
 		return fmt.Errorf("cannot release batch: %w", err)
 	}

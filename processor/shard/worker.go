@@ -52,6 +52,7 @@ type shard struct {
 	n        counts
 	hint     flushHint
 	failed   []Failure // recovered panics not yet released
+	failBase uint64    // sequence number of failed[0]: failures are numbered shard-wide, in order
 	applying *held     // the learner an input is being applied to, for fail
 	wasDirty bool      // whether it held unreleased changes before that input
 	log      redoLog   // the learners' redo entries (redo.go)
@@ -155,7 +156,7 @@ func (s *shard) do(m msg) (r reply) {
 	case opFlush:
 		return s.flush()
 	case opRelease:
-		s.release(m.marks, m.nFailed, m.redo)
+		s.release(m.marks, m.failTo, m.redo)
 	case opSweep:
 		s.sweep(m.now)
 	case opDrop:
@@ -257,6 +258,7 @@ func (s *shard) flush() reply {
 	if len(s.failed) > 0 {
 		r.failed = append([]Failure(nil), s.failed...)
 	}
+	r.failTo = s.failBase + uint64(len(s.failed))
 	return r
 }
 
