@@ -98,17 +98,34 @@
 // inputs. L, whose state may be half-updated, is rebuilt (recover.go):
 // dropped, reloaded from the store through Config.Loader (with its retry)
 // and its redo entries re-applied in order, X excluded. The engine's
-// position guards skip the entries the stored state already reflects, so
-// a reload that races the write of a Flush in flight, reading the store
-// before or after it, ends in the same state. X is counted
+// position guards skip the entries with a Kafka offset that the stored
+// state already reflects; the entries no guard recognizes (inputs with
+// Source.Offset < 0, sweeps, overrides) are skipped by the shard: every
+// Flush of a learner holding such an entry records the xxhash of the
+// state it hands out and the redo position it covers, and when the
+// reloaded bytes are one of those states, the learner's entries before
+// that position are not re-applied (no match: the store holds a state
+// older than all of them, and all are re-applied). So a reload that races
+// the write of a Flush in flight, reading the store before or after it,
+// ends in the same state. X is counted
 // (Stats.Panics) and reported with every Flush until released
 // (Batch.Failed: learner, Source, panic value), for the caller to
 // dead-letter with reason "internal" before committing the batch's
 // offsets, which include X. An entry whose re-application panics too is
 // dropped and reported the same way, and the rebuild starts over without
 // it: the work is bounded by the entries, never a loop. When the stored
-// state cannot be loaded at all (the loader or decoder panics), L's
-// unreleased inputs are reported failed rather than lost in silence.
+// state cannot be loaded at all (the loader or decoder panics), or the
+// store does not answer before the context of the call in hand ends (a
+// Flush's, ReleaseContext's, a Sweep's or an Override's; a rebuild after
+// a panicking input retries until the aggregator closes, like a first
+// touch), L's unreleased inputs are reported failed rather than lost in
+// silence.
+//
+// Failures are numbered shard-wide in the order they are recorded; a
+// Flush reports the ones not yet released and the sequence it covers,
+// and its Release drops those numbered below it. An older or repeated
+// Release drops nothing more, so a failure recorded after the released
+// Flush is always reported by a later one.
 //
 // The same holds outside Apply. A panic while collecting a learner at
 // Flush (engine Changes, AppendBinary) rebuilds it and collects it again
@@ -125,9 +142,11 @@
 // before that Flush's write: the same decisions and events (same ids) as
 // a retried Flush, and engagement changes at offsets the engagement
 // figures already hold, which they ignore. Inputs without a Kafka offset
-// (Source.Offset < 0) have no position guard: re-applied over a state
-// that holds them, only the engine's statement-id check stops a second
-// application.
+// (Source.Offset < 0) and logged sweeps and overrides have no position
+// guard, and the engine's statement-id window (8-16 statements) cannot
+// stop a second application: the recorded state sums above do. Their cost
+// is one xxhash of the state per Flush, only for learners holding such an
+// entry unreleased; the pipeline's inputs all have offsets.
 //
 // Memory: the redo log holds the entries applied since the oldest
 // unreleased Flush, 256 bytes each plus the strings and slices they share

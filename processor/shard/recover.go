@@ -1,7 +1,11 @@
 package shard
 
 import (
+	"context"
+	"errors"
 	"fmt"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/unpair/unpair/processor/engine"
 )
@@ -10,9 +14,17 @@ import (
 // panicked, the learner it was working on may be half-updated, so it is
 // rebuilt: dropped, reloaded from the store and its redo log (every input
 // and control operation applied since its last Release) re-applied. The
-// engine's position guards skip the entries the stored state already
-// reflects, so a reload that reads the store before or after a write in
-// flight ends in the same state.
+// engine's position guards skip the entries with a Kafka position that the
+// stored state already reflects, so a reload that reads the store before
+// or after a write in flight ends in the same state. Entries no guard
+// recognizes (inputs without an offset, sweeps, overrides) are skipped by
+// the shard itself: each Flush of a learner holding such entries records
+// the xxhash of the state it hands out with the redo position it covers
+// (held.flushed); when the reloaded bytes match one of those states, the
+// learner's entries before that position are in them and are not
+// re-applied. When they match none, the store holds a state older than
+// every such entry (the last released one, or one written before the
+// entries were applied), and every entry is re-applied.
 
 // fail records an input whose processing panicked and rebuilds its
 // learner without it. Runs in applyFrom's deferred recover.
@@ -39,22 +51,31 @@ func (s *shard) fail(in *Input, v any) {
 // state cannot be loaded (then the entries' inputs are reported failed:
 // their offsets are committed with the batch, so they must be dead-
 // lettered, not dropped in silence). why is the panic that caused it.
+//
+// The reload is bounded by the context of the message in hand (a Flush's,
+// a Release's, a Sweep's or an Override's; the aggregator's for inputs):
+// when it ends before the store answers, the entries are reported failed
+// as when the state cannot be loaded, rather than the message waiting for
+// the whole outage.
 func (s *shard) rebuild(h *held, why string) *held {
 	key := h.l.Key()
 	s.forget(key, h)
 	s.rebuilds.Add(1)
 	for {
-		l, err := s.reload(key)
+		l, data, err := s.reload(key)
+		if errors.Is(err, ErrClosed) { // closing: unreleased changes are discarded
+			return nil
+		}
 		if err != nil {
 			s.failEntries(key, h, fmt.Sprintf("%s; then %v", why, err))
 			return nil
 		}
-		if l == nil { // closing: unreleased changes are discarded
-			return nil
-		}
+		from := s.reflected(h, data)
 		h2 := s.hold(key, l)
 		h.rebuiltAs = h2
-		bad, v := s.replay(h2)
+		h2.unguardedTo = h.unguardedTo
+		h2.flushed = append(h2.flushed0[:0], h.flushed...)
+		bad, v := s.replay(h2, from)
 		if bad == nil {
 			if p := h2.l.Pairs(); p != h2.pairs {
 				s.pairs.Add(int64(p - h2.pairs))
@@ -74,27 +95,61 @@ func (s *shard) rebuild(h *held, why string) *held {
 	}
 }
 
-// reload loads a learner as on first touch, turning a panic of the loader
-// or the decoder into an error.
-func (s *shard) reload(key string) (l *engine.Learner, err error) {
+// reload loads a learner as on first touch, within the message's context
+// (and the aggregator's), turning a panic of the loader or the decoder
+// into an error. It returns the stored bytes too (nil: none).
+func (s *shard) reload(key string) (l *engine.Learner, data []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.panics.Add(1)
-			l, err = nil, fmt.Errorf("cannot reload learner: panic: %v", v)
+			l, data, err = nil, nil, fmt.Errorf("cannot reload learner: panic: %v", v)
 		}
 	}()
-	return s.load(key), nil
+	ctx := s.ctx
+	if ctx == nil {
+		ctx = s.agg.ctx
+	}
+	if ctx != s.agg.ctx { // the loader sees the aggregator closing too
+		c, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.agg.ctx, cancel)()
+		ctx = c
+	}
+	l, data, err = s.load(ctx, key)
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("cannot reload learner: %w", err)
+	}
+	return l, data, err
 }
 
-// replay re-applies a learner's redo entries in order. On a panic it
-// returns the entry that panicked and the panic value.
-func (s *shard) replay(h *held) (bad *redoEntry, pv any) {
+// reflected returns the redo log position before which h's entries are
+// in the stored state data: the position of the latest unreleased Flush
+// that handed out exactly these bytes, or 0 (re-apply every entry; the
+// position guards sort out those with a Kafka offset).
+func (s *shard) reflected(h *held, data []byte) uint64 {
+	if data == nil || h.unguardedTo <= s.log.base || len(h.flushed) == 0 {
+		return 0
+	}
+	sum := xxhash.Sum64(data)
+	var from uint64
+	for _, f := range h.flushed {
+		if f.pos > s.log.base && f.sum == sum {
+			from = max(from, f.pos)
+		}
+	}
+	return from
+}
+
+// replay re-applies a learner's redo entries at or after position from,
+// in order. On a panic it returns the entry that panicked and the panic
+// value.
+func (s *shard) replay(h *held, from uint64) (bad *redoEntry, pv any) {
 	defer func() {
 		if v := recover(); v != nil {
 			pv = v
 		}
 	}()
-	s.log.each(h, func(e *redoEntry) bool {
+	s.log.eachFrom(h, from, func(e *redoEntry) bool {
 		bad = e
 		s.replays.Add(1)
 		s.redoOne(h, e)
@@ -166,6 +221,11 @@ func (s *shard) release(marks []mark, failTo, redo uint64) {
 	s.releaseFailed(failTo)
 	s.compactDirty()
 	s.releaseRedo(redo)
+	for _, mk := range marks {
+		if !mk.h.gone {
+			s.pruneFlushed(mk.h)
+		}
+	}
 	s.evict()
 	s.log.trim()
 }
@@ -235,6 +295,7 @@ func (s *shard) dueOne(h *held, now int64) (pv any) {
 	s.eng.Due(h.l, now)
 	if h.l.Dirty() {
 		s.log.add(h, &noInput, &control{due: true, now: now})
+		h.unguardedTo = s.log.pos
 		s.markDirty(h)
 	}
 	return nil
@@ -267,6 +328,7 @@ func (s *shard) overrideOne(h *held, o *override) (pv any) {
 	s.eng.Override(h.l, o.content, o.suppress, o.until, o.at, engine.NoSource)
 	if h.l.Dirty() {
 		s.log.add(h, &noInput, &control{ov: *o})
+		h.unguardedTo = s.log.pos
 		s.markDirty(h)
 	}
 	return nil

@@ -132,14 +132,21 @@ func (r *redoLog) trim() {
 // each calls f with every live entry of learner h (entries applied to h
 // or to the learners it was rebuilt from), oldest first, until f returns
 // false.
-func (r *redoLog) each(h *held, f func(e *redoEntry) bool) {
+func (r *redoLog) each(h *held, f func(e *redoEntry) bool) { r.eachFrom(h, 0, f) }
+
+// eachFrom is each over the entries at or after log position from.
+func (r *redoLog) eachFrom(h *held, from uint64, f func(e *redoEntry) bool) {
+	p := r.base
 	for c, i := r.head, r.hpos; c != nil; c, i = c.next, 0 {
-		for ; i < c.n; i++ {
+		for ; i < c.n; i, p = i+1, p+1 {
 			e := &c.e[i]
 			if e.owner == nil || !e.owner.leadsTo(h) {
 				continue
 			}
 			e.owner = h // shortens the next walk
+			if p < from {
+				continue
+			}
 			if !f(e) {
 				return
 			}

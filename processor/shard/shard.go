@@ -170,6 +170,7 @@ const (
 
 type msg struct {
 	op       op
+	ctx      context.Context // the caller's (control messages): bounds a rebuild's reload
 	inputs   *[]Input
 	marks    []mark
 	failTo   uint64 // opRelease: the failure sequence the released batch covers
@@ -368,6 +369,7 @@ func (a *Aggregator) sendAll(ctx context.Context, control bool, mk func(shard in
 	for i, s := range a.shards {
 		m := mk(i)
 		m.reply = ch
+		m.ctx = ctx
 		q := s.q
 		if control {
 			q = s.ctl
@@ -401,6 +403,9 @@ func (a *Aggregator) collect(ctx context.Context, ch chan reply) ([]reply, error
 
 // Flush is a barrier: it returns every change made by evidence submitted
 // before the call, from every shard. Learners stay dirty until Release.
+// ctx also bounds the reload of a learner rebuilt during the flush (after
+// a panic collecting it): if it ends before the store answers, the
+// learner's unreleased inputs are reported failed (Batch.Failed).
 func (a *Aggregator) Flush(ctx context.Context) (*Batch, error) {
 	f, err := a.StartFlush(ctx)
 	if err != nil {
@@ -421,7 +426,8 @@ type PendingFlush struct {
 // none made by evidence submitted after it (each shard's queue is in
 // order). So a caller that makes "submit" and "start a flush" mutually
 // exclusive gets a consistent cut without holding submitters back while
-// the shards build the batch.
+// the shards build the batch. ctx bounds the flush's rebuilds as in Flush:
+// keep it alive until Wait returns.
 func (a *Aggregator) StartFlush(ctx context.Context) (*PendingFlush, error) {
 	ch, err := a.sendAll(ctx, false, func(int) msg { return msg{op: opFlush} })
 	if err != nil {
@@ -463,12 +469,23 @@ func (f *PendingFlush) Wait(ctx context.Context) (*Batch, error) {
 // shard has taken note; a shard takes a release before its next queued
 // batch, so Release does not wait for the evidence submitted since the
 // Flush. Learners dropped since the Flush are not touched (a reloaded
-// learner stays dirty).
+// learner stays dirty). Release waits as long as the aggregator lives; see
+// ReleaseContext to bound it.
 func (a *Aggregator) Release(b *Batch) error {
+	return a.ReleaseContext(context.Background(), b)
+}
+
+// ReleaseContext is Release within ctx, which also bounds the reload of a
+// learner rebuilt during the release (after a panic cleaning it): if ctx
+// ends before the store answers, the learner's unreleased inputs are
+// reported failed with the next Flush instead of the release waiting for
+// the whole outage. A release cut short by ctx may have been taken by
+// some shards and not others; releasing the batch again is harmless.
+func (a *Aggregator) ReleaseContext(ctx context.Context, b *Batch) error {
 	if b == nil {
 		return nil
 	}
-	_, err := a.broadcast(context.Background(), true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i], failTo: b.failTo[i], redo: b.redo[i]} })
+	_, err := a.broadcast(ctx, true, func(i int) msg { return msg{op: opRelease, marks: b.marks[i], failTo: b.failTo[i], redo: b.redo[i]} })
 	if err != nil {
 		return fmt.Errorf("cannot release batch: %w", err)
 	}
@@ -514,7 +531,7 @@ func (a *Aggregator) DropPartitions(ctx context.Context, parts []int32) error {
 func (a *Aggregator) Override(ctx context.Context, learnerKey, content string, suppress bool, until, at int64) error {
 	s := a.shards[a.ShardOf(learnerKey)]
 	ch := make(chan reply, 1)
-	err := a.send(ctx, s, msg{op: opOverride, reply: ch,
+	err := a.send(ctx, s, msg{op: opOverride, reply: ch, ctx: ctx,
 		override: &override{learner: learnerKey, content: content, suppress: suppress, until: until, at: at}})
 	if err != nil {
 		return fmt.Errorf("cannot override %s: %w", content, err)

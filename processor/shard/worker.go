@@ -1,11 +1,14 @@
 package shard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/unpair/unpair/processor/decision"
 	"github.com/unpair/unpair/processor/engine"
@@ -25,6 +28,48 @@ type held struct {
 	// rebuiltAs is the learner rebuilt from this one after a panic: its
 	// redo entries are that one's (redo.go).
 	rebuiltAs *held
+	// unguardedTo is the redo log position after the learner's latest
+	// entry that no position guard recognizes (an input without a Kafka
+	// offset, a sweep or an override); while it is above the log's base,
+	// each Flush records a sum of the state it hands out (flushed), so
+	// that a rebuild can tell which of those entries the stored state
+	// already holds (recover.go).
+	unguardedTo uint64
+	flushed     []flushedState // unreleased, oldest first; backed by flushed0 up to 2
+	flushed0    [2]flushedState
+}
+
+// flushedState is a learner's state as one Flush handed it out: the redo
+// log position at that Flush (every entry of the learner before it is in
+// the state) and the xxhash of the state's bytes.
+type flushedState struct {
+	pos, sum uint64
+}
+
+// noteFlushed records the state a Flush hands out for a learner with live
+// unguarded redo entries, dropping the records the log has released.
+func (s *shard) noteFlushed(h *held, state []byte) {
+	s.pruneFlushed(h)
+	if h.unguardedTo <= s.log.base {
+		return
+	}
+	if h.flushed == nil {
+		h.flushed = h.flushed0[:0]
+	}
+	h.flushed = append(h.flushed, flushedState{pos: s.log.pos, sum: xxhash.Sum64(state)})
+}
+
+// pruneFlushed drops a learner's flushed records at or before the redo
+// log's base: every entry before them is released.
+func (s *shard) pruneFlushed(h *held) {
+	k := 0
+	for k < len(h.flushed) && h.flushed[k].pos <= s.log.base {
+		k++
+	}
+	if k > 0 {
+		n := copy(h.flushed, h.flushed[k:])
+		h.flushed = h.flushed[:n]
+	}
 }
 
 // counts are the per-evidence outcome counters, kept in plain fields by the
@@ -51,11 +96,12 @@ type shard struct {
 	tick     uint64
 	n        counts
 	hint     flushHint
-	failed   []Failure // recovered panics not yet released
-	failBase uint64    // sequence number of failed[0]: failures are numbered shard-wide, in order
-	applying *held     // the learner an input is being applied to, for fail
-	wasDirty bool      // whether it held unreleased changes before that input
-	log      redoLog   // the learners' redo entries (redo.go)
+	failed   []Failure       // recovered panics not yet released
+	failBase uint64          // sequence number of failed[0]: failures are numbered shard-wide, in order
+	applying *held           // the learner an input is being applied to, for fail
+	ctx      context.Context // the message in hand's: bounds a rebuild's reload
+	wasDirty bool            // whether it held unreleased changes before that input
+	log      redoLog         // the learners' redo entries (redo.go)
 
 	processed, duplicates, stale, voidUnmatched, voided, ignored atomic.Uint64
 	loads, loadErrors, corrupt, evictions, panics, rebuilds      atomic.Uint64
@@ -122,6 +168,7 @@ func (s *shard) run() {
 // panic escapes the per-learner recovery (a bug in the shard itself): the
 // caller gets an error instead of waiting forever, and the goroutine lives.
 func (s *shard) handle(m msg) {
+	s.ctx = s.agg.ctx
 	if m.op == opInputs {
 		in := *m.inputs
 		for i := 0; i < len(in); {
@@ -132,7 +179,11 @@ func (s *shard) handle(m msg) {
 		s.publish()
 		return
 	}
+	if m.ctx != nil {
+		s.ctx = m.ctx
+	}
 	r := s.do(m)
+	s.ctx = s.agg.ctx
 	if m.op == opRelease || m.op == opDrop {
 		s.maybeCompact() // learners were evicted or dropped: their ids may go
 	}
@@ -242,6 +293,7 @@ func (s *shard) flush() reply {
 				keepRedo = true
 				continue
 			}
+			s.noteFlushed(mk.h, c.State)
 			r.changes = append(r.changes, c)
 			r.marks = append(r.marks, mk)
 		}
@@ -396,6 +448,9 @@ func (s *shard) apply(in *Input) {
 		s.n.ignored++
 	}
 	s.log.add(h, in, nil)
+	if src.Offset < 0 {
+		h.unguardedTo = s.log.pos // no position guard: flushes record its state's sum
+	}
 	if p := h.l.Pairs(); p != h.pairs {
 		s.pairs.Add(int64(p - h.pairs))
 		h.pairs = p
@@ -421,7 +476,7 @@ func (s *shard) learner(key string) *held {
 		h.lastUse = s.tick
 		return h
 	}
-	l := s.load(key)
+	l, _, _ := s.load(s.agg.ctx, key)
 	if l == nil {
 		return nil
 	}
@@ -438,23 +493,28 @@ func (s *shard) hold(key string, l *engine.Learner) *held {
 	return h
 }
 
-func (s *shard) load(key string) *engine.Learner {
+// load reads a learner from the store, retrying loader errors (and states
+// of a newer release) with backoff until ctx or the aggregator ends; it
+// returns the learner and the stored bytes it was decoded from (nil: new),
+// or a nil learner and ErrClosed (the aggregator is closing) or ctx's
+// error.
+func (s *shard) load(ctx context.Context, key string) (*engine.Learner, []byte, error) {
 	ld := s.agg.cfg.Loader
 	if ld == nil {
-		return s.eng.NewLearner(key)
+		return s.eng.NewLearner(key), nil, nil
 	}
 	backoff := 10 * time.Millisecond
 	for {
-		data, err := ld(s.agg.ctx, key)
+		data, err := ld(ctx, key)
 		if err == nil {
 			if data == nil {
-				return s.eng.NewLearner(key)
+				return s.eng.NewLearner(key), nil, nil
 			}
 			l, err := s.eng.LoadLearner(key, data)
 			switch {
 			case err == nil:
 				s.loads.Add(1)
-				return l
+				return l, data, nil
 			case errors.Is(err, engine.ErrNewerFormat):
 				// Written by a newer release (a rollback, or a mixed
 				// rolling deploy): starting new would overwrite the
@@ -463,7 +523,7 @@ func (s *shard) load(key string) *engine.Learner {
 				s.newer.Add(1)
 			default:
 				s.corrupt.Add(1)
-				return s.eng.NewLearner(key)
+				return s.eng.NewLearner(key), nil, nil
 			}
 		} else {
 			s.loadErrors.Add(1)
@@ -473,7 +533,13 @@ func (s *shard) load(key string) *engine.Learner {
 		case <-t.C:
 		case <-s.agg.ctx.Done():
 			t.Stop()
-			return nil
+			return nil, nil, ErrClosed
+		case <-ctx.Done():
+			t.Stop()
+			if s.agg.ctx.Err() != nil {
+				return nil, nil, ErrClosed
+			}
+			return nil, nil, ctx.Err()
 		}
 		backoff = min(2*backoff, time.Second)
 	}
