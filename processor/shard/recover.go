@@ -74,7 +74,7 @@ func (s *shard) rebuild(h *held, why string) *held {
 		h2 := s.hold(key, l)
 		h.rebuiltAs = h2
 		h2.unguardedTo = h.unguardedTo
-		h2.flushed = append(h2.flushed0[:0], h.flushed...)
+		h2.flushed, h.flushed = h.flushed, nil
 		bad, v := s.replay(h2, from)
 		if bad == nil {
 			if p := h2.l.Pairs(); p != h2.pairs {

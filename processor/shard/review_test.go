@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/unpair/unpair/processor/engine"
+	"github.com/unpair/unpair/schema"
 )
 
 // TestLateReleaseKeepsNewerFailures: failures are released by the
@@ -234,5 +236,138 @@ func TestRebuildReloadBoundedByCallerContext(t *testing.T) {
 				t.Fatalf("failures handed out again after release: %+v", b.Failed)
 			}
 		})
+	}
+}
+
+// TestRandomPanicsWithUnguardedEntries: a mixed workload where a third of
+// the inputs have no position (Source.Offset < 0), with sweeps, random
+// poison inputs, and flushes whose writes land late (after later inputs,
+// sweeps and the rebuilds they cause): the stored states equal those of a
+// twin aggregator given the same operations without the poison inputs.
+func TestRandomPanicsWithUnguardedEntries(t *testing.T) {
+	w := workload(13, 6, 150, 2) // many entries per learner between releases: beyond the statement-id window
+	rng := rand.New(rand.NewPCG(9, 9))
+	poison := map[schema.UUID]bool{}
+	for p := range w {
+		for i := range w[p] {
+			if rng.IntN(3) == 0 {
+				w[p][i].Source = engine.NoSource
+			}
+			if rng.IntN(30) == 0 {
+				poison[w[p][i].Evidence.ID] = true
+			}
+		}
+	}
+	cfg := Config{Shards: 2, QueueDepth: 2}
+	cfg.applyHook = func(in *Input) {
+		if poison[in.Evidence.ID] {
+			panic("poison")
+		}
+	}
+	st := &store{states: map[string][]byte{}, events: map[string]int{}}
+	cfg.Loader = st.load
+	a := newAgg(t, cfg)
+	tst := &store{states: map[string][]byte{}, events: map[string]int{}}
+	twin := newAgg(t, Config{Shards: 2, Loader: tst.load})
+	ctx := context.Background()
+	failed := 0
+	var pending *Batch // flushed, its write in flight
+	written := false   // pending is in the store, not yet released
+	land := func() {
+		if !written {
+			st.write(pending)
+		}
+		written = false
+		if err := a.Release(pending); err != nil {
+			t.Fatal(err)
+		}
+		failed += len(pending.Failed)
+		pending = nil
+	}
+	flush := func(a *Aggregator) *Batch {
+		b, err := a.Flush(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	pos := make([]int, len(w))
+	for round := 0; ; round++ {
+		done := true
+		for p := range w {
+			if pos[p] >= len(w[p]) {
+				continue
+			}
+			done = false
+			end := min(pos[p]+5, len(w[p]))
+			var clean []Input
+			for _, in := range w[p][pos[p]:end] {
+				if !poison[in.Evidence.ID] {
+					clean = append(clean, in)
+				}
+			}
+			if err := a.Submit(ctx, w[p][pos[p]:end]); err != nil {
+				t.Fatal(err)
+			}
+			if err := twin.Submit(ctx, clean); err != nil {
+				t.Fatal(err)
+			}
+			pos[p] = end
+		}
+		if done {
+			break
+		}
+		if round%7 == 3 {
+			now := time.UnixMilli(t0 + int64(round)*24*3600*1000)
+			for _, x := range []*Aggregator{a, twin} {
+				if err := x.Sweep(ctx, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if pending != nil {
+			switch {
+			case !written && rng.IntN(2) == 0:
+				st.write(pending) // released rounds later, after more panics
+				written = true
+			case written && rng.IntN(3) == 0:
+				land()
+			}
+		}
+		if pending == nil && rng.IntN(3) == 0 {
+			pending = flush(a)
+		}
+		if rng.IntN(3) == 0 {
+			b := flush(twin)
+			tst.write(b)
+			if err := twin.Release(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 2 {
+		if pending != nil {
+			land()
+		}
+		pending = flush(a)
+	}
+	b := flush(twin)
+	tst.write(b)
+	if err := twin.Release(b); err != nil {
+		t.Fatal(err)
+	}
+	if failed != len(poison) {
+		t.Fatalf("%d inputs failed, %d poisoned", failed, len(poison))
+	}
+	if len(tst.states) == 0 {
+		t.Fatal("the twin stored nothing")
+	}
+	for k, v := range tst.states {
+		if string(st.states[k]) != string(v) {
+			t.Fatalf("learner %s: state differs from a twin pass without the %d poisoned inputs", k, len(poison))
+		}
+	}
+	if s := a.Stats(); s.Panics != uint64(len(poison)) || s.Redo != 0 || s.Rebuilds == 0 {
+		t.Fatalf("stats %+v: want %d panics and rebuilds, an empty redo log", s, len(poison))
 	}
 }

@@ -35,8 +35,7 @@ type held struct {
 	// that a rebuild can tell which of those entries the stored state
 	// already holds (recover.go).
 	unguardedTo uint64
-	flushed     []flushedState // unreleased, oldest first; backed by flushed0 up to 2
-	flushed0    [2]flushedState
+	flushed     []flushedState // unreleased, oldest first
 }
 
 // flushedState is a learner's state as one Flush handed it out: the redo
@@ -52,9 +51,6 @@ func (s *shard) noteFlushed(h *held, state []byte) {
 	s.pruneFlushed(h)
 	if h.unguardedTo <= s.log.base {
 		return
-	}
-	if h.flushed == nil {
-		h.flushed = h.flushed0[:0]
 	}
 	h.flushed = append(h.flushed, flushedState{pos: s.log.pos, sum: xxhash.Sum64(state)})
 }
