@@ -10,7 +10,7 @@
 //	agg.Submit(ctx, []shard.Input{...})    // blocks when a shard's queue is full
 //	b, err := agg.Flush(ctx)              // barrier: includes everything submitted before
 //	... write b.Learners (state, decisions, events) to the store, publish events ...
-//	agg.Release(b)                        // then commit b.Offsets to Kafka
+//	agg.Release(b)                        // then commit b.Offsets to Kafka (ReleaseContext: bounded)
 //	agg.Sweep(ctx, now)                   // review-due events, returned by the next Flush
 //	agg.DropPartitions(ctx, revoked)      // rebalance: forget learners of revoked partitions
 //
@@ -105,7 +105,8 @@
 // state it hands out and the redo position it covers, and when the
 // reloaded bytes are one of those states, the learner's entries before
 // that position are not re-applied (no match: the store holds a state
-// older than all of them, and all are re-applied). So a reload that races
+// older than all of them, and all are re-applied; this needs a Loader that
+// returns the bytes of Change.State unchanged, as the Redis store does). So a reload that races
 // the write of a Flush in flight, reading the store before or after it,
 // ends in the same state. X is counted
 // (Stats.Panics) and reported with every Flush until released
@@ -150,7 +151,9 @@
 //
 // Memory: the redo log holds the entries applied since the oldest
 // unreleased Flush, 256 bytes each plus the strings and slices they share
-// with the evidence (Stats.Redo counts them), in chunks of 128 (32 KB). The
+// with the evidence (Stats.Redo counts them), in chunks of 128 (32 KB);
+// a learner holding an unguarded entry also keeps 16 bytes per unreleased
+// Flush that handed it out (its state's sum and position). The
 // pipeline bounds them: it releases each batch once written, and stops
 // reading beyond its in-flight limit (MaxInFlight), so the log holds the
 // statements of at most the last unreleased Flush and those submitted
