@@ -106,7 +106,17 @@ func (r *rejection) Lines() []string { return r.lines }
 func (r *rejection) Unwrap() error   { return r.first }
 
 // ShardAggregator adapts a shard.Aggregator.
-type ShardAggregator struct{ A *shard.Aggregator }
+type ShardAggregator struct {
+	A *shard.Aggregator
+	// ReleaseTimeout bounds a Release (a learner rebuilt during it reloads
+	// from Redis); 0 means DefaultReleaseTimeout. A release cut short
+	// leaves its learners dirty: the next flush writes them again, which
+	// the store's offset guards make harmless.
+	ReleaseTimeout time.Duration
+}
+
+// DefaultReleaseTimeout bounds ShardAggregator.Release.
+const DefaultReleaseTimeout = 10 * time.Second
 
 // shardInputs holds the converted input slices of Submit: shard.Aggregator
 // copies its input and keeps no reference to it, so one slice per call in
@@ -179,7 +189,15 @@ func batchOf(sb *shard.Batch) *Batch {
 // Release implements Aggregator.
 func (s ShardAggregator) Release(b *Batch) {
 	if sb, ok := b.Opaque.(*shard.Batch); ok {
-		_ = s.A.Release(sb) // fails only when the aggregator is closed
+		d := s.ReleaseTimeout
+		if d <= 0 {
+			d = DefaultReleaseTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		// An error (closed, or cut short) leaves the learners dirty: they
+		// are written again with the next flush.
+		_ = s.A.ReleaseContext(ctx, sb)
 	}
 }
 
@@ -382,7 +400,7 @@ func Build(cfg Config, log *zap.Logger) (*Built, error) {
 	api.Handle("/insight/", ins)
 	b.Deps = Deps{
 		Decoder:    SchemaDecoder{D: schema.NewDecoder(schema.Options{Keyer: keyer, MaxBytes: MaxStatementBytes})},
-		Aggregator: ShardAggregator{A: agg},
+		Aggregator: ShardAggregator{A: agg, ReleaseTimeout: cfg.FlushTimeout},
 		Store:      RedisStore{S: st, RDB: rdb},
 		Catalog: CatalogSinkFunc(func(key, value []byte) error {
 			u, err := catalog.ParseUpdate(key, value)
