@@ -3,10 +3,8 @@ package client
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -195,35 +193,31 @@ func (r *reads) derive(content string) (active bool, d *decision.Decision, err e
 func derivedExplanation(weak *mastery.Skill, name string, nSkills int, est float64, until int64) string {
 	b := make([]byte, 0, 160)
 	b = append(b, "Mastered its skills: "...)
-	pct := func(b []byte, x float64) []byte {
-		b = strconv.AppendInt(b, int64(math.Round(x*100)), 10)
-		return append(b, '%')
-	}
 	switch weak.Model {
 	case "streak":
 		b = strconv.AppendInt(b, int64(weak.Streak), 10)
 		b = append(b, " correct in a row"...)
 	case "ewma":
 		b = append(b, "recent accuracy "...)
-		b = pct(b, est)
+		b = decision.AppendPct(b, est)
 	case "elo":
-		b = pct(b, est)
+		b = decision.AppendPct(b, est)
 		b = append(b, " chance you'd answer this right"...)
 	default:
-		b = pct(b, est)
+		b = decision.AppendPct(b, est)
 		b = append(b, " sure you know "...)
 		b = append(b, name...)
 		b = weakestOf(b, nSkills)
 	}
 	b = append(b, ", after "...)
-	b = appendAnswers(b, weak.Correct, weak.Attempts)
+	b = decision.AppendAnswers(b, weak.Correct, weak.Attempts)
 	if weak.Model != "bkt" {
 		b = append(b, " on "...)
 		b = append(b, name...)
 		b = weakestOf(b, nSkills)
 	}
 	b = append(b, "; review due "...)
-	b = time.UnixMilli(until).UTC().AppendFormat(b, "2 Jan 2006")
+	b = decision.AppendDay(b, until)
 	b = append(b, '.')
 	return string(b)
 }
@@ -237,24 +231,6 @@ func weakestOf(b []byte, nSkills int) []byte {
 	b = append(b, " (the weakest of its "...)
 	b = strconv.AppendInt(b, int64(nSkills), 10)
 	return append(b, " skills)"...)
-}
-
-// appendAnswers says how many answers were correct, in words.
-func appendAnswers(b []byte, correct, attempts int) []byte {
-	switch {
-	case attempts == 1 && correct == 1:
-		return append(b, "your only answer correct"...)
-	case attempts == 2 && correct == 2:
-		return append(b, "both your answers correct"...)
-	case correct == attempts:
-		b = append(b, "all "...)
-		b = strconv.AppendInt(b, int64(attempts), 10)
-		return append(b, " of your answers correct"...)
-	}
-	b = strconv.AppendInt(b, int64(correct), 10)
-	b = append(b, " of your "...)
-	b = strconv.AppendInt(b, int64(attempts), 10)
-	return append(b, " answers correct"...)
 }
 
 // decided is one content's answer: from its stored decision when there is

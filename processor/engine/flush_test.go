@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/unpair/unpair/processor/decision"
 	"github.com/unpair/unpair/processor/mastery"
@@ -183,21 +182,4 @@ func TestExplanationMatchesReference(t *testing.T) {
 		}
 	}
 	t.Logf("%d explanations compared", n)
-}
-
-func TestAppendDay(t *testing.T) {
-	r := rand.New(rand.NewPCG(4, 4))
-	f := func(ms int64) {
-		t.Helper()
-		want := time.UnixMilli(ms).UTC().Format("2 Jan 2006")
-		if got := string(appendDay([]byte("x"), ms)); got != "x"+want {
-			t.Fatalf("appendDay(%d) = %q, want %q", ms, got, "x"+want)
-		}
-	}
-	for _, ms := range []int64{0, -1, 1, 86_399_999, 86_400_000, -62_135_596_800_001, 253_402_300_800_000, math.MaxInt64 / 2, math.MinInt64 / 2} {
-		f(ms)
-	}
-	for range 20000 {
-		f(r.Int64N(5_000_000_000_000) - 500_000_000_000)
-	}
 }

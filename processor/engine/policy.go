@@ -466,54 +466,6 @@ func (e *Engine) setNames(set uint32) []string {
 	return names
 }
 
-var monthAbbr = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
-
-// appendDay appends the UTC day of a unix ms time as "2 Jan 2006" (what
-// time.Time.Format gives for that layout), without formatting machinery
-// for the usual four-digit years.
-func appendDay(b []byte, ms int64) []byte {
-	t := time.UnixMilli(ms).UTC()
-	y, m, d := t.Date()
-	if y < 1000 || y > 9999 {
-		return t.AppendFormat(b, "2 Jan 2006")
-	}
-	b = strconv.AppendInt(b, int64(d), 10)
-	b = append(b, ' ')
-	b = append(b, monthAbbr[m-1]...)
-	b = append(b, ' ')
-	return strconv.AppendInt(b, int64(y), 10)
-}
-
-// appendPct appends x as a whole percentage ("81%").
-func appendPct(b []byte, x float64) []byte {
-	b = strconv.AppendInt(b, int64(int(math.Round(x*100))), 10)
-	return append(b, '%')
-}
-
-// appendAnswers says how many answers were correct, in words.
-func appendAnswers(b []byte, correct, attempts int) []byte {
-	switch {
-	case attempts == 1 && correct == 1:
-		return append(b, "your only answer correct"...)
-	case attempts == 1:
-		return append(b, "your only answer wrong"...)
-	case attempts == 2 && correct == 2:
-		return append(b, "both your answers correct"...)
-	case correct == attempts:
-		b = append(b, "all "...)
-		b = strconv.AppendInt(b, int64(attempts), 10)
-		return append(b, " of your answers correct"...)
-	case correct == 0:
-		b = append(b, "none of your "...)
-		b = strconv.AppendInt(b, int64(attempts), 10)
-		return append(b, " answers correct"...)
-	}
-	b = strconv.AppendInt(b, int64(correct), 10)
-	b = append(b, " of your "...)
-	b = strconv.AppendInt(b, int64(attempts), 10)
-	return append(b, " answers correct"...)
-}
-
 // appendEstimate appends what the deciding model says, with the answers.
 func appendEstimate(b []byte, d *decision.Decision, mv view) []byte {
 	ev := &d.Evidence
@@ -531,21 +483,21 @@ func appendEstimate(b []byte, d *decision.Decision, mv view) []byte {
 		b = append(b, " correct in a row"...)
 		b = weakest(b)
 		b = append(b, " ("...)
-		b = appendAnswers(b, ev.Correct, ev.Attempts)
+		b = decision.AppendAnswers(b, ev.Correct, ev.Attempts)
 		return append(b, ')')
 	case ModelEWMA:
 		b = append(b, "recent accuracy "...)
-		b = appendPct(b, mv.est)
+		b = decision.AppendPct(b, mv.est)
 	case ModelElo:
-		b = appendPct(b, mv.est)
+		b = decision.AppendPct(b, mv.est)
 		b = append(b, " chance you'd answer this right"...)
 	default:
-		b = appendPct(b, mv.est)
+		b = decision.AppendPct(b, mv.est)
 		b = append(b, " sure you know it"...)
 	}
 	b = weakest(b)
 	b = append(b, ", after "...)
-	return appendAnswers(b, ev.Correct, ev.Attempts)
+	return decision.AppendAnswers(b, ev.Correct, ev.Attempts)
 }
 
 // appendExplanation appends the sentence a learner reads. It is built with
@@ -557,13 +509,13 @@ func (e *Engine) appendExplanation(b []byte, it *item, d *decision.Decision, mv 
 		b = append(b, "Mastered: "...)
 		b = appendEstimate(b, d, mv)
 		b = append(b, "; review due "...)
-		b = appendDay(b, d.Until)
+		b = decision.AppendDay(b, d.Until)
 		return append(b, '.')
 	case rCompleted:
 		b = append(b, "Completed successfully on "...)
-		b = appendDay(b, ms(it.st.completedAt))
+		b = decision.AppendDay(b, ms(it.st.completedAt))
 		b = append(b, "; review due "...)
-		b = appendDay(b, d.Until)
+		b = decision.AppendDay(b, d.Until)
 		return append(b, '.')
 	case rFeedback:
 		if it.st.rating < 0 {
@@ -573,14 +525,14 @@ func (e *Engine) appendExplanation(b []byte, it *item, d *decision.Decision, mv 
 			b = strconv.AppendInt(b, int64(int(math.Round(1+4*float64(it.st.rating)))), 10)
 			b = append(b, " of 5 on "...)
 		}
-		b = appendDay(b, ms(it.st.feedbackAt))
+		b = decision.AppendDay(b, ms(it.st.feedbackAt))
 		b = append(b, "; it comes back on "...)
-		b = appendDay(b, d.Until)
+		b = decision.AppendDay(b, d.Until)
 		return append(b, '.')
 	case rManual:
 		if d.Until != 0 {
 			b = append(b, "Hidden by your instructor until "...)
-			b = appendDay(b, d.Until)
+			b = decision.AppendDay(b, d.Until)
 			return append(b, '.')
 		}
 		return append(b, "Hidden by your instructor."...)
@@ -590,7 +542,7 @@ func (e *Engine) appendExplanation(b []byte, it *item, d *decision.Decision, mv 
 		return append(b, ")."...)
 	case rReviewDue:
 		b = append(b, "Back for review: last practised "...)
-		b = appendDay(b, ms(mv.last))
+		b = decision.AppendDay(b, ms(mv.last))
 		b = append(b, ", and memory fades ("...)
 		b = appendEstimate(b, d, mv)
 		return append(b, ")."...)
