@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -191,6 +193,7 @@ func (r *reads) derive(content string) (active bool, d *decision.Decision, err e
 // from its skills, phrased as the engine phrases its own mastered
 // decisions, naming the weakest skill.
 func derivedExplanation(weak *mastery.Skill, name string, nSkills int, est float64, until int64) string {
+	name = skillLabel(name)
 	b := make([]byte, 0, 160)
 	b = append(b, "Mastered its skills: "...)
 	switch weak.Model {
@@ -220,6 +223,28 @@ func derivedExplanation(weak *mastery.Skill, name string, nSkills int, est float
 	b = decision.AppendDay(b, until)
 	b = append(b, '.')
 	return string(b)
+}
+
+// skillLabel is how an explanation names a skill: a skill id that is an
+// IRI ("https://lms.example.edu/competencies/adding-fractions") by its
+// last path segment with dashes and underscores read as spaces ("adding
+// fractions"), any other id as it is.
+func skillLabel(id string) string {
+	u, err := url.Parse(id)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return id
+	}
+	seg := strings.TrimRight(u.Path, "/")
+	if i := strings.LastIndexByte(seg, '/'); i >= 0 {
+		seg = seg[i+1:]
+	}
+	if seg == "" {
+		return id
+	}
+	if d, err := url.PathUnescape(seg); err == nil {
+		seg = d
+	}
+	return strings.Join(strings.FieldsFunc(seg, func(r rune) bool { return r == '-' || r == '_' || r == ' ' }), " ")
 }
 
 // weakestOf notes, for content of several skills, that the named one is

@@ -302,3 +302,18 @@ func derivedSuite(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		}
 	})
 }
+
+func TestSkillLabel(t *testing.T) {
+	for id, want := range map[string]string{
+		"fractions": "fractions",
+		"https://lms.example.edu/competencies/addition-and-subtraction-of-integers": "addition and subtraction of integers",
+		"https://lms.example.edu/competencies/adding_fractions/":                    "adding fractions",
+		"https://ex.org/skills/ratios%20and%20rates":                                "ratios and rates",
+		"https://ex.org/": "https://ex.org/",
+		"urn:skill:42":    "urn:skill:42",
+	} {
+		if got := skillLabel(id); got != want {
+			t.Errorf("skillLabel(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
