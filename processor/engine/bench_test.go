@@ -96,17 +96,28 @@ func benchApply(b *testing.B, nLearners int) {
 
 // BenchmarkMemoryPerPair builds 1,000,000 live learner-content pairs (each
 // with three answers) and reports heap bytes per pair from runtime.MemStats.
+// pairs_per_learner=N is the learners as they are right after their
+// activity, with the slack of growth (the worst case: learners in the
+// middle of activity); idle_trimmed/pairs_per_learner=N is the steady
+// state of idle learners, after Learner.Trim, the call the shard makes for
+// learners left clean and unchanged for Config.TrimAfter releases.
 func BenchmarkMemoryPerPair(b *testing.B) {
-	for _, perLearner := range []int{1, 4, 20, 100} {
-		b.Run(fmt.Sprintf("pairs_per_learner=%d", perLearner), func(b *testing.B) {
-			for range b.N {
-				memoryPerPair(b, perLearner)
+	for _, trim := range []bool{false, true} {
+		for _, perLearner := range []int{1, 4, 20, 100} {
+			name := fmt.Sprintf("pairs_per_learner=%d", perLearner)
+			if trim {
+				name = "idle_trimmed/" + name
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				for range b.N {
+					memoryPerPair(b, perLearner, trim)
+				}
+			})
+		}
 	}
 }
 
-func memoryPerPair(b *testing.B, perLearner int) {
+func memoryPerPair(b *testing.B, perLearner int, trim bool) {
 	const pairs = 1_000_000
 	e, err := New(DefaultConfig(), benchCatalog(b))
 	if err != nil {
@@ -141,6 +152,9 @@ func memoryPerPair(b *testing.B, perLearner int) {
 		}
 		l.events, l.evBase = nil, 0 // a flush would have taken them
 		l.engCh, l.engBase = nil, 0
+		if trim {
+			l.Trim() // what the shard does once the learner is idle
+		}
 		ls[i] = l
 	}
 	runtime.GC()
