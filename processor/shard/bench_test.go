@@ -64,10 +64,12 @@ func benchAggregator(b *testing.B, flushEvery int64) {
 	run(4 * len(in))
 	b.ReportAllocs()
 	b.ResetTimer()
+	trims := a.Stats().Trims
 	run(b.N)
 	fb, _ := a.Flush(ctx)
 	a.Release(fb)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+	b.ReportMetric(float64(a.Stats().Trims-trims)/float64(b.N), "trims/op") // idle learners trimmed (Config.TrimAfter)
 }
 
 // zipfLoad is the realistic workload: 100,000 learners whose activity is
@@ -143,9 +145,14 @@ func (w *zipfLoad) fill(dst []Input) {
 func BenchmarkZipf(b *testing.B) {
 	b.Run("engine", benchZipfEngine)
 	for _, n := range []int{1, 2} {
-		b.Run(fmt.Sprintf("shards=%d", n), func(b *testing.B) { benchZipfAggregator(b, n, false) })
+		b.Run(fmt.Sprintf("shards=%d", n), func(b *testing.B) { benchZipfAggregator(b, n, false, 0) })
 	}
-	b.Run("stale/shards=2", func(b *testing.B) { benchZipfAggregator(b, 2, true) })
+	// The idle trim's worst case: learners trimmed two releases after
+	// their last change (the default waits 240), so that most learners
+	// written are trimmed and regrow at their next change.
+	b.Run("shards=2/trim_after=2", func(b *testing.B) { benchZipfAggregator(b, 2, false, 2) })
+	b.Run("shards=2/trim=off", func(b *testing.B) { benchZipfAggregator(b, 2, false, -1) })
+	b.Run("stale/shards=2", func(b *testing.B) { benchZipfAggregator(b, 2, true, 0) })
 }
 
 const (
@@ -153,8 +160,8 @@ const (
 	zipfFlushEvery = 20 // batches
 )
 
-func benchZipfAggregator(b *testing.B, shards int, stale bool) {
-	a, err := New(engine.DefaultConfig(), testCatalog(b), Config{Shards: shards})
+func benchZipfAggregator(b *testing.B, shards int, stale bool, trimAfter int) {
+	a, err := New(engine.DefaultConfig(), testCatalog(b), Config{Shards: shards, TrimAfter: trimAfter})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -186,6 +193,7 @@ func benchZipfAggregator(b *testing.B, shards int, stale bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	changed = 0
+	trims := a.Stats().Trims
 	run(b.N)
 	fb, err := a.Flush(ctx)
 	if err != nil {
@@ -194,6 +202,9 @@ func benchZipfAggregator(b *testing.B, shards int, stale bool) {
 	a.Release(fb)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 	b.ReportMetric(float64(changed)/float64(b.N), "learners-written/op")
+	st := a.Stats()
+	b.ReportMetric(float64(st.Trims-trims)/float64(b.N), "trims/op") // idle learners trimmed (Config.TrimAfter)
+	b.ReportMetric(float64(st.Bytes)/float64(max(st.Pairs, 1)), "held-B/pair") // Learner.Size per pair held
 }
 
 func benchZipfEngine(b *testing.B) {

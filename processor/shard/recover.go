@@ -226,6 +226,7 @@ func (s *shard) release(marks []mark, failTo, redo uint64) {
 			s.pruneFlushed(mk.h)
 		}
 	}
+	s.trimIdle(marks)
 	s.evict()
 	s.log.trim()
 }

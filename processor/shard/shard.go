@@ -26,6 +26,13 @@ type Config struct {
 	QueueDepth   int    // batches queued per shard before Submit blocks; default 64
 	MemoryBudget int64  // approximate bytes of learner state kept; 0 = no limit
 	Loader       Loader // nil: every learner starts new
+	// TrimAfter is the number of releases a learner must stay clean and
+	// unchanged, after the release that cleaned it, before its spare slice
+	// capacity is given back (engine.Learner.Trim; it is then trimmed
+	// within TrimAfter more releases); 0: DefaultTrimAfter; negative:
+	// never. A learner changed at least once in every TrimAfter flushes is
+	// never trimmed, so it does not reallocate at every flush.
+	TrimAfter int
 
 	// compactFloor is the intern table size below which the engines never
 	// compact (engine.CompactDue); 0: engine.DefaultCompactFloor. Tests
@@ -128,6 +135,7 @@ type Stats struct {
 	CorruptStates uint64 // stored states that did not decode (the learner starts new)
 	NewerStates   uint64 // loads of states written by a newer release (engine.ErrNewerFormat): retried with backoff, never started new
 	Evictions     uint64 // clean learners evicted under the memory budget
+	Trims         uint64 // idle learners trimmed: their spare capacity given back (Config.TrimAfter)
 	Panics        uint64 // recovered panics: of inputs (see Batch.Failed), re-applications, flush, sweep, override, release, reload, compaction
 	Compactions   uint64 // intern table compactions (engine.Compact), between batches
 	Interned      int64  // entries in the shards' engine intern tables (content ids, skill ids, skill sets)
@@ -213,6 +221,9 @@ func New(ecfg engine.Config, cat *catalog.Catalog, cfg Config) (*Aggregator, err
 	if cfg.MemoryBudget < 0 {
 		return nil, fmt.Errorf("memory_budget: must not be negative, got %d", cfg.MemoryBudget)
 	}
+	if cfg.TrimAfter == 0 {
+		cfg.TrimAfter = DefaultTrimAfter
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Aggregator{cfg: cfg, ctx: ctx, cancel: cancel}
 	a.split.New = func() any { s := make([]*[]Input, cfg.Shards); return &s }
@@ -277,6 +288,7 @@ func (a *Aggregator) Stats() Stats {
 		t.CorruptStates += s.corrupt.Load()
 		t.NewerStates += s.newer.Load()
 		t.Evictions += s.evictions.Load()
+		t.Trims += s.trims.Load()
 		t.Panics += s.panics.Load()
 		t.Rebuilds += s.rebuilds.Load()
 		t.Replays += s.replays.Load()

@@ -36,6 +36,10 @@ type held struct {
 	// already holds (recover.go).
 	unguardedTo uint64
 	flushed     []flushedState // unreleased, oldest first
+	// cleanAt is the release (shard.releases) that last left the learner
+	// clean, and queuedAt the one that queued it for the idle trim (0: not
+	// queued); see trim.go.
+	cleanAt, queuedAt uint64
 }
 
 // flushedState is a learner's state as one Flush handed it out: the redo
@@ -98,9 +102,12 @@ type shard struct {
 	ctx      context.Context // the message in hand's: bounds a rebuild's reload
 	wasDirty bool            // whether it held unreleased changes before that input
 	log      redoLog         // the learners' redo entries (redo.go)
+	releases uint64          // releases taken
+	cooling  []cooling       // learners cleaned by a release, oldest first, for the idle trim (trim.go)
 
 	processed, duplicates, stale, voidUnmatched, voided, ignored atomic.Uint64
 	loads, loadErrors, corrupt, evictions, panics, rebuilds      atomic.Uint64
+	trims                                                        atomic.Uint64
 	replays, newer, compactions                                  atomic.Uint64
 	nLearners, pairs, bytes, redoLive, interned                  atomic.Int64
 	_                                                            [64]byte
