@@ -203,7 +203,7 @@ func benchZipfAggregator(b *testing.B, shards int, stale bool, trimAfter int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 	b.ReportMetric(float64(changed)/float64(b.N), "learners-written/op")
 	st := a.Stats()
-	b.ReportMetric(float64(st.Trims-trims)/float64(b.N), "trims/op") // idle learners trimmed (Config.TrimAfter)
+	b.ReportMetric(float64(st.Trims-trims)/float64(b.N), "trims/op")           // idle learners trimmed (Config.TrimAfter)
 	b.ReportMetric(float64(st.Bytes)/float64(max(st.Pairs, 1)), "held-B/pair") // Learner.Size per pair held
 }
 
