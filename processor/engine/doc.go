@@ -175,7 +175,11 @@
 // the Pair, tested on random states). A 64-bit filter of the window's
 // statement ids tells most new ids absent without scanning the window.
 // Each statement's item is searched once. Per-learner slices grow by a
-// quarter into the allocator's size class.
+// quarter into the allocator's size class. That slack is the price of
+// appending without reallocating each time; Learner.Trim (trim.go) gives
+// it back, reallocating each slice with more than an eighth spare to its
+// length's size class, for idle learners only (the shard calls it for
+// learners clean and unchanged for a while), never on the Apply path.
 //
 // # Flush cost
 //

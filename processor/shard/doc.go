@@ -79,6 +79,13 @@
 // over (the partition moves to a newer consumer) or the state becomes
 // readable. Under Config.MemoryBudget, clean (released)
 // learners idle the longest are evicted; dirty learners are never evicted.
+// Before that, a learner left clean and unchanged for Config.TrimAfter
+// releases (default 240: a minute at 250 ms flushes) is trimmed once
+// (engine.Learner.Trim: its growth slack given back; Stats.Trims), from a
+// queue of the learners releases cleaned, by key, one entry per learner
+// (trim.go): no scan of the held learners, and a learner changing at least
+// once every TrimAfter flushes is never trimmed, so it does not
+// reallocate at every flush.
 //
 // # Panics
 //
