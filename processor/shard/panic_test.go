@@ -112,6 +112,14 @@ type sourceSet struct {
 	m  map[engine.Source]bool
 }
 
+// hook is an apply hook that panics ("injected failure") on the inputs
+// of the set.
+func (p *sourceSet) hook(in *Input) {
+	if p.has(in.Source) {
+		panic("injected failure")
+	}
+}
+
 func (p *sourceSet) add(s engine.Source) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -152,11 +160,7 @@ func TestPanicKeepsUnreleasedStatements(t *testing.T) {
 	var poison engine.Source
 	var poisoned sourceSet
 	cfg := Config{Shards: 2}
-	cfg.applyHook = func(in *Input) {
-		if poisoned.has(in.Source) {
-			panic("injected failure")
-		}
-	}
+	cfg.applyHook = poisoned.hook
 	r := newPanicRig(t, cfg)
 	r.submit(r.in(bad), r.in("good-1"))
 	r.durable(r.flush())
@@ -200,11 +204,7 @@ func TestPanicBetweenFlushAndRelease(t *testing.T) {
 			var poison engine.Source
 			var poisoned sourceSet
 			cfg := Config{Shards: 2}
-			cfg.applyHook = func(in *Input) {
-				if poisoned.has(in.Source) {
-					panic("injected failure")
-				}
-			}
+			cfg.applyHook = poisoned.hook
 			r := newPanicRig(t, cfg)
 			r.submit(r.in(bad), r.in("good-1"))
 			r.durable(r.flush())
@@ -370,11 +370,7 @@ func TestPanicInSweepRecovered(t *testing.T) {
 			panic("injected sweep failure")
 		}
 	}
-	cfg.applyHook = func(in *Input) {
-		if poisoned.has(in.Source) {
-			panic("injected failure")
-		}
-	}
+	cfg.applyHook = poisoned.hook
 	r := newPanicRig(t, cfg)
 	// Three correct answers on one item: suppressed until a review date.
 	answer := func() Input {
@@ -605,11 +601,7 @@ func TestPanicInLoader(t *testing.T) {
 		}
 		return st.load(ctx, key)
 	}}
-	cfg.applyHook = func(in *Input) {
-		if poisoned.has(in.Source) {
-			panic("injected failure")
-		}
-	}
+	cfg.applyHook = poisoned.hook
 	r := &panicRig{t: t, st: st, ctx: context.Background(), a: newAgg(t, cfg)}
 	first := r.in(bad)
 	r.submit(first, r.in("good-1")) // first touch panics in the loader

@@ -24,11 +24,7 @@ func TestLateReleaseKeepsNewerFailures(t *testing.T) {
 	const bad = "bad-learner"
 	var poisoned sourceSet
 	cfg := Config{Shards: 1}
-	cfg.applyHook = func(in *Input) {
-		if poisoned.has(in.Source) {
-			panic("injected failure")
-		}
-	}
+	cfg.applyHook = poisoned.hook
 	r := newPanicRig(t, cfg)
 	poison := func() engine.Source {
 		before := r.in(bad)
@@ -82,11 +78,7 @@ func TestRebuildSkipsUnguardedEntriesTheStoreHolds(t *testing.T) {
 			const bad = "bad-learner"
 			var poisoned sourceSet
 			cfg := Config{Shards: 1}
-			cfg.applyHook = func(in *Input) {
-				if poisoned.has(in.Source) {
-					panic("injected failure")
-				}
-			}
+			cfg.applyHook = poisoned.hook
 			r := newPanicRig(t, cfg)
 			twin := newPanicRig(t, Config{Shards: 1})
 			both := func(in ...Input) { r.submit(in...); twin.submit(in...) }
